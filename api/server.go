@@ -1,0 +1,98 @@
+package api
+
+import (
+	"context"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/gridtrace/gridtrace/grid"
+)
+
+// Config is what the server needs; cmd fills it from flags.
+type Config struct {
+	Store *grid.Store
+	Log   *slog.Logger
+	// Web is the browser app served at /.
+	Web fs.FS
+	// MaxBodyBytes caps request bodies (uploads included).
+	MaxBodyBytes string
+}
+
+// Server is the HTTP server: an Echo instance with every route registered.
+type Server struct {
+	cfg  Config
+	echo *echo.Echo
+}
+
+// New builds the server and registers its routes.
+func New(cfg Config) *Server {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.MaxBodyBytes == "" {
+		cfg.MaxBodyBytes = "64M"
+	}
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	e.HTTPErrorHandler = errorHandler(cfg.Log)
+	e.Use(middleware.Recover())
+	e.Use(middleware.BodyLimit(cfg.MaxBodyBytes))
+	e.Use(middleware.SecureWithConfig(middleware.SecureConfig{
+		XSSProtection:      "0",
+		ContentTypeNosniff: "nosniff",
+		XFrameOptions:      "DENY",
+		ReferrerPolicy:     "same-origin",
+	}))
+	e.Use(requestLog(cfg.Log))
+	s := &Server{cfg: cfg, echo: e}
+	s.routes()
+	return s
+}
+
+// Handler is the server as an http.Handler.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// Echo exposes the router, so tests can enumerate every registered route.
+func (s *Server) Echo() *echo.Echo { return s.echo }
+
+func (s *Server) routes() {
+	s.echo.GET("/healthz", s.handleHealth)
+	s.echo.GET("/readyz", s.handleReady)
+	if s.cfg.Web != nil {
+		s.echo.GET("/*", echo.WrapHandler(http.FileServer(http.FS(s.cfg.Web))))
+	}
+}
+
+func (s *Server) handleHealth(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) handleReady(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
+	defer cancel()
+	if err := s.cfg.Store.Ready(ctx); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func requestLog(log *slog.Logger) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			start := time.Now()
+			err := next(c)
+			if err != nil {
+				c.Error(err)
+			}
+			log.Debug("request", "method", c.Request().Method, "path", c.Path(),
+				"status", c.Response().Status, "ms", time.Since(start).Milliseconds())
+			return nil
+		}
+	}
+}

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/gridtrace/gridtrace/api"
+	"github.com/gridtrace/gridtrace/grid"
+	"github.com/gridtrace/gridtrace/web"
+)
+
+type serveFlags struct {
+	addr string
+	demo bool
+}
+
+func (m *Main) bindServe(fs *flag.FlagSet, f *serveFlags) {
+	fs.StringVar(&f.addr, "addr", m.envOr("GRIDTRACE_ADDR", ":8080"), "listen address (env GRIDTRACE_ADDR)")
+	fs.BoolVar(&f.demo, "demo", m.envOr("GRIDTRACE_DEMO", "") == "1", "demo mode: allow the demo users' published passwords (env GRIDTRACE_DEMO=1)")
+}
+
+func (m *Main) runServe(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(m.Stderr)
+	var db dbFlags
+	var sf serveFlags
+	m.bindDB(fs, &db)
+	m.bindServe(fs, &sf)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := m.logger(db.logLevel)
+	pool, err := db.open(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	return m.serve(ctx, grid.NewStore(pool), sf, db.local(), nil)
+}
+
+// serve runs the HTTP server until ctx ends, then drains it. A throwaway local
+// cluster is demo mode by definition. ready, when set, receives the bound address.
+func (m *Main) serve(ctx context.Context, store *grid.Store, sf serveFlags, local bool, ready chan<- string) error {
+	log := m.logger(m.envOr("GRIDTRACE_LOG_LEVEL", "info"))
+	srv := api.New(api.Config{Store: store, Log: log, Web: web.FS()})
+	ln, err := net.Listen("tcp", sf.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", sf.addr, err)
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	log.Info("serving", "addr", ln.Addr().String(), "demo", sf.demo || local)
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}

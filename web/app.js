@@ -1,0 +1,2 @@
+// Entry point of the browser app.
+document.getElementById('app').dataset.ready = 'true';
