@@ -25,8 +25,9 @@ type Config struct {
 
 // Server is the HTTP server: an Echo instance with every route registered.
 type Server struct {
-	cfg  Config
-	echo *echo.Echo
+	cfg      Config
+	echo     *echo.Echo
+	throttle *throttle
 }
 
 // New builds the server and registers its routes.
@@ -50,7 +51,7 @@ func New(cfg Config) *Server {
 		ReferrerPolicy:     "same-origin",
 	}))
 	e.Use(requestLog(cfg.Log))
-	s := &Server{cfg: cfg, echo: e}
+	s := &Server{cfg: cfg, echo: e, throttle: newThrottle(10, 15*time.Minute)}
 	s.routes()
 	return s
 }
@@ -64,6 +65,12 @@ func (s *Server) Echo() *echo.Echo { return s.echo }
 func (s *Server) routes() {
 	s.echo.GET("/healthz", s.handleHealth)
 	s.echo.GET("/readyz", s.handleReady)
+
+	v1 := s.echo.Group("/api/v1")
+	v1.POST("/login", s.handleLogin)
+	authed := v1.Group("", s.authed)
+	authed.POST("/logout", s.handleLogout)
+	authed.GET("/me", s.handleMe)
 	if s.cfg.Web != nil {
 		s.echo.GET("/*", echo.WrapHandler(http.FileServer(http.FS(s.cfg.Web))))
 	}

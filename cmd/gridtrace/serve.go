@@ -40,7 +40,18 @@ func (m *Main) runServe(ctx context.Context, args []string) error {
 		return err
 	}
 	defer pool.Close()
-	return m.serve(ctx, grid.NewStore(pool), sf, db.local(), nil)
+	store := grid.NewStore(pool)
+	if !sf.demo && !db.local() {
+		// The demo users' passwords are published: on a real database they are a door.
+		names, err := store.DemoPasswordsPresent(ctx)
+		if err != nil {
+			return err
+		}
+		if len(names) > 0 {
+			return fmt.Errorf("refusing to serve: users %v still have their published demo passwords; change them or run with --demo", names)
+		}
+	}
+	return m.serve(ctx, store, sf, db.local(), nil)
 }
 
 // serve runs the HTTP server until ctx ends, then drains it. A throwaway local
