@@ -160,4 +160,3 @@ func (m *Main) runPG(ctx context.Context, args []string) error {
 	fmt.Fprintf(m.Stderr, "unknown pg verb %q (start, stop, url)\n", verb)
 	return errUsage
 }
-
