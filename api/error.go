@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -50,6 +51,12 @@ type errorDetail struct {
 func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 	return func(err error, c echo.Context) {
 		if c.Response().Committed {
+			return
+		}
+		if errors.Is(err, context.Canceled) && c.Request().Context().Err() != nil {
+			// The client went away (MapLibre cancels tiles while panning): nobody to
+			// answer and nothing wrong with the server.
+			log.Debug("request cancelled", "path", c.Path())
 			return
 		}
 		status, body := render(err)
