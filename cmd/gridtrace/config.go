@@ -76,6 +76,9 @@ func (f *dbFlags) open(ctx context.Context, log *slog.Logger) (*pgxpool.Pool, er
 	if err != nil {
 		return nil, fmt.Errorf("database URL: %w", err)
 	}
+	// JIT compilation costs 1–3 s per large statement here and never paid back on our
+	// short queries (measured on the demo load and tiles).
+	cfg.ConnConfig.RuntimeParams["jit"] = "off"
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)

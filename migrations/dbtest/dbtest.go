@@ -75,7 +75,12 @@ func New(t testing.TB) (*pgxpool.Pool, string) {
 		t.Fatalf("clone test database: %v", err)
 	}
 	dbURL := withDB(admin, name)
-	pool, err := pgxpool.New(ctx, dbURL)
+	cfg, err := pgxpool.ParseConfig(dbURL)
+	if err != nil {
+		t.Fatalf("parse test URL: %v", err)
+	}
+	cfg.ConnConfig.RuntimeParams["jit"] = "off"
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		t.Fatalf("open test pool: %v", err)
 	}

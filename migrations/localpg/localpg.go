@@ -115,7 +115,7 @@ func (c *Cluster) Start(ctx context.Context, db string) (string, error) {
 	if !c.running(ctx) {
 		c.Log.Info("starting local PostgreSQL", "dir", dir, "port", c.Port)
 		opts := fmt.Sprintf("-p %d -c listen_addresses=127.0.0.1 -c unix_socket_directories='' "+
-			"-c fsync=off -c synchronous_commit=off -c full_page_writes=off "+
+			"-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c jit=off "+
 			"-c max_connections=200 -c shared_buffers=256MB", c.Port)
 		if err := c.run(ctx, "pg_ctl", "-D", dir, "-l", filepath.Join(dir, "server.log"), "-o", opts, "-w", "-t", "60", "start"); err != nil {
 			return "", fmt.Errorf("start cluster (see %s): %w", filepath.Join(dir, "server.log"), err)
