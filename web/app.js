@@ -1,2 +1,79 @@
-// Entry point of the browser app.
-document.getElementById('app').dataset.ready = 'true';
+// Entry point of the browser app: restore or open a session, then the map.
+// window.gridtrace exposes test hooks: {ready, map, user, layersRendered()}.
+import {me, logout} from './api.js';
+import {showLogin} from './login.js';
+import {createMap, fitJurisdiction, GROUPS, layersRendered, setGroupVisible, startHeat} from './map.js';
+import {startLive} from './live.js';
+import {startTrace} from './trace.js';
+
+let markReady;
+const hooks = {
+  ready: new Promise((resolve) => { markReady = resolve; }),
+  map: null,
+  user: null,
+  layersRendered: () => (hooks.map ? layersRendered(hooks.map) : {}),
+};
+window.gridtrace = hooks;
+
+async function currentUser() {
+  try {
+    return await me();
+  } catch (err) {
+    if (err.status === 401) return showLogin();
+    throw err;
+  }
+}
+
+function showStatus(user) {
+  document.getElementById('status-user').textContent = `${user.name} · ${user.role.replace('_', ' ')}`;
+  document.getElementById('logout').addEventListener('click', async () => {
+    try { await logout(); } finally { location.reload(); }
+  });
+}
+
+// buildPanel adds a checkbox per layer group; onToggle(group, visible) follows a change.
+function buildPanel(map, onToggle) {
+  const list = document.getElementById('layers');
+  for (const group of GROUPS) {
+    const label = document.createElement('label');
+    const box = document.createElement('input');
+    box.type = 'checkbox';
+    box.checked = true;
+    box.dataset.group = group.id || group.layers[0];
+    box.addEventListener('change', () => {
+      setGroupVisible(map, group, box.checked);
+      onToggle(group, box.checked);
+    });
+    label.append(box, ' ', group.label);
+    list.append(label);
+  }
+}
+
+function heatUnavailable() {
+  const box = document.querySelector('#layers input[data-group="h3"]');
+  box.checked = false;
+  box.disabled = true;
+  box.parentElement.title = 'H3 heat layer unavailable on this server';
+}
+
+async function main() {
+  const user = await currentUser();
+  hooks.user = user;
+  document.getElementById('map-view').hidden = false;
+  showStatus(user);
+  const map = await createMap(document.getElementById('map'));
+  hooks.map = map;
+  await fitJurisdiction(map, user.area_ids || []);
+  let refreshHeat = () => {};
+  buildPanel(map, (group, visible) => { if (visible && group.id === 'h3') refreshHeat(); });
+  refreshHeat = startHeat(map, heatUnavailable);
+  hooks.live = startLive(map, {onRefresh: (source) => { if (source === 'households') refreshHeat(); }});
+  startTrace(map, user);
+  markReady(map);
+}
+
+main().catch((err) => {
+  document.getElementById('fatal').textContent = `gridtrace could not start: ${err.message || err}`;
+  document.getElementById('fatal').hidden = false;
+  console.error(err);
+});

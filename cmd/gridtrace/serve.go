@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gridtrace/gridtrace/api"
+	"github.com/gridtrace/gridtrace/api/live"
 	"github.com/gridtrace/gridtrace/grid"
 	"github.com/gridtrace/gridtrace/web"
 )
@@ -58,7 +59,14 @@ func (m *Main) runServe(ctx context.Context, args []string) error {
 // cluster is demo mode by definition. ready, when set, receives the bound address.
 func (m *Main) serve(ctx context.Context, store *grid.Store, sf serveFlags, local bool, ready chan<- string) error {
 	log := m.logger(m.envOr("GRIDTRACE_LOG_LEVEL", "info"))
-	srv := api.New(api.Config{Store: store, Log: log, Web: web.FS()})
+	// The live map: the listener follows the change feed and the hub fans it out.
+	hub := live.NewHub(live.Config{Store: store, Log: log})
+	feed := grid.NewListener(store, grid.ListenerConfig{Publish: hub.Publish, Log: log})
+	feedCtx, stopFeed := context.WithCancel(context.Background())
+	feedDone := make(chan error, 1)
+	go func() { feedDone <- feed.Run(feedCtx) }()
+	defer func() { stopFeed(); <-feedDone }()
+	srv := api.New(api.Config{Store: store, Log: log, Web: web.FS(), Live: hub})
 	ln, err := net.Listen("tcp", sf.addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", sf.addr, err)
@@ -77,6 +85,11 @@ func (m *Main) serve(ctx context.Context, store *grid.Store, sf serveFlags, loca
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
+	// Websockets are hijacked: Shutdown does not wait for them. Closing them first
+	// with 1001 sends their browsers to reconnect elsewhere.
+	if err := hub.Close(shutdownCtx); err != nil {
+		log.Warn("live clients did not close in time", "err", err)
+	}
 	if err := hs.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("shutdown: %w", err)
 	}
