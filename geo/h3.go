@@ -91,3 +91,47 @@ func (c Cell) Disk(k int) ([]Cell, error) {
 	}
 	return out, nil
 }
+
+// PolygonCells returns the H3 cells at resolution res whose centres lie inside mp
+// ([lng, lat] degrees; holes respected), each once, in h3's order. Cells are chosen by
+// centre, so the union of the cells follows mp's outline to within half a cell.
+func PolygonCells(mp orb.MultiPolygon, res int) ([]Cell, error) {
+	if res < 0 || res > MaxRes {
+		return nil, fmt.Errorf("h3 resolution %d out of range 0–%d", res, MaxRes)
+	}
+	seen := map[Cell]bool{}
+	var out []Cell
+	for i, poly := range mp {
+		if len(poly) == 0 {
+			continue
+		}
+		gp := h3.GeoPolygon{GeoLoop: loopOf(poly[0])}
+		for _, hole := range poly[1:] {
+			gp.Holes = append(gp.Holes, loopOf(hole))
+		}
+		cs, err := h3.PolygonToCells(gp, res)
+		if err != nil {
+			return nil, fmt.Errorf("h3 cells of polygon %d at res %d: %w", i, res, err)
+		}
+		for _, c := range cs {
+			if !seen[Cell(c)] {
+				seen[Cell(c)] = true
+				out = append(out, Cell(c))
+			}
+		}
+	}
+	return out, nil
+}
+
+// loopOf converts a ring to h3's loop, dropping the closing point h3 does not want.
+func loopOf(r orb.Ring) h3.GeoLoop {
+	n := len(r)
+	if n > 1 && r[0] == r[n-1] {
+		n--
+	}
+	loop := make(h3.GeoLoop, n)
+	for i := range n {
+		loop[i] = h3.NewLatLng(r[i].Lat(), r[i].Lon())
+	}
+	return loop
+}
