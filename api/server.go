@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/gridtrace/gridtrace/api/live"
 	"github.com/gridtrace/gridtrace/grid"
 )
 
@@ -21,6 +22,8 @@ type Config struct {
 	Web fs.FS
 	// MaxBodyBytes caps request bodies (uploads included).
 	MaxBodyBytes string
+	// Live is the websocket hub behind GET /api/v1/live; nil answers 503 there.
+	Live *live.Hub
 }
 
 // Server is the HTTP server: an Echo instance with every route registered.
@@ -71,6 +74,11 @@ func (s *Server) routes() {
 	authed := v1.Group("", s.authed)
 	authed.POST("/logout", s.handleLogout)
 	authed.GET("/me", s.handleMe)
+	authed.GET("/live", s.handleLive)
+	s.tileRoutes(s.echo.Group("/tiles", s.authed))
+	s.gridRoutes(authed)
+	s.zoneRoutes(authed)
+	s.traceRoutes(authed)
 	if s.cfg.Web != nil {
 		s.echo.GET("/*", echo.WrapHandler(http.FileServer(http.FS(s.cfg.Web))))
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/gridtrace/gridtrace/geo"
 	"github.com/gridtrace/gridtrace/trace/copresence"
 )
 
@@ -41,6 +42,17 @@ type Policy struct {
 	// stay point, and StayMin how long.
 	StayRadiusM float64
 	StayMin     time.Duration
+
+	// MaxWindow is the longest look-back window a tracing run may search: the whole
+	// incubation period, beyond which a meeting cannot explain an infection.
+	MaxWindow time.Duration
+	// PingRes is the H3 resolution of the cell stored with every ping, the key of the
+	// store's co-presence candidate search. Cells must be at least as coarse as the
+	// search needs (an average edge of twice the contact distance) for a probe of the
+	// 7 neighbouring cells to be exact; coarser searches use ranges of these cells.
+	// Stored pings keep the resolution they were loaded with: changing it means
+	// reloading them.
+	PingRes int
 }
 
 // DefaultPolicy returns the values in public use, each with its source:
@@ -59,6 +71,11 @@ type Policy struct {
 //     0.74 km² on average, the area of that square.
 //   - StayRadiusM 200, StayMin 30 min: the stay-point thresholds of Li et al. (ACM GIS
 //     2008) on GeoLife.
+//   - MaxWindow 14 days: the incubation period the protocols isolate for, and the
+//     "within 14 days" of the companion rule.
+//   - PingRes 10 (average edge 76 m): the cell the close-contact search picks for
+//     the default 20 m (and any distance up to 37 m), so the default search reads
+//     one (h3, ts) index range per probed cell.
 func DefaultPolicy() Policy {
 	return Policy{
 		Version:           "2026.1",
@@ -72,6 +89,8 @@ func DefaultPolicy() Policy {
 		CompanionLookBack: 14 * 24 * time.Hour,
 		StayRadiusM:       200,
 		StayMin:           30 * time.Minute,
+		MaxWindow:         14 * 24 * time.Hour,
+		PingRes:           10,
 	}
 }
 
@@ -104,8 +123,20 @@ func (p Policy) Validate() error {
 	if p.Depth < 1 || p.Depth > 2 {
 		errs = append(errs, fmt.Errorf("depth %d: want 1 or 2", p.Depth))
 	}
+	if p.MaxWindow <= 0 {
+		errs = append(errs, fmt.Errorf("max window %s: must be positive", p.MaxWindow))
+	}
+	if p.PingRes < 0 || p.PingRes > geo.MaxRes {
+		errs = append(errs, fmt.Errorf("ping H3 resolution %d: want 0–%d", p.PingRes, geo.MaxRes))
+	}
 	if !(p.StayRadiusM > 0) || p.StayMin < 0 {
 		errs = append(errs, fmt.Errorf("stay radius %g m / minimum %s: want a positive radius and a non-negative time", p.StayRadiusM, p.StayMin))
 	}
 	return errors.Join(errs...)
+}
+
+// StayRule describes the stay rule of the policy as recorded with stored stays, e.g.
+// "2026.1 stay radius=200m min=30m0s".
+func (p Policy) StayRule() string {
+	return fmt.Sprintf("%s stay radius=%gm min=%s", p.Version, p.StayRadiusM, p.StayMin)
 }

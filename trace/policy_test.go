@@ -39,6 +39,8 @@ func TestPolicyValidate(t *testing.T) {
 		{"depth 3", func(p *trace.Policy) { p.Depth = 3 }, "depth 3"},
 		{"negative look-back", func(p *trace.Policy) { p.LookBack = -time.Hour }, "look-back"},
 		{"no stay radius", func(p *trace.Policy) { p.StayRadiusM = 0 }, "stay radius"},
+		{"no window", func(p *trace.Policy) { p.MaxWindow = 0 }, "max window"},
+		{"ping res 16", func(p *trace.Policy) { p.PingRes = 16 }, "ping H3 resolution 16"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -44,6 +44,9 @@ commands:
   import    import areas, households or cases from files
   demo      load Shanghai demo data into a local PostGIS and serve it
   pg        start or stop the throwaway local PostGIS cluster (pg start|stop|url)
+  trace     offline flow tracing from files: trace contacts|companions|stays
+  bench     end-to-end benchmarks (bench import --households 1000000)
+  route     door-to-door routing tools: route tsplib FILE, route bench DIR
 
 Run 'gridtrace <command> -h' for a command's flags.
 `
@@ -60,8 +63,18 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		return m.runServe(ctx, rest)
 	case "migrate":
 		return m.runMigrate(ctx, rest)
+	case "demo":
+		return m.runDemo(ctx, rest)
+	case "import":
+		return m.runImport(ctx, rest)
+	case "bench":
+		return m.runBench(ctx, rest)
 	case "pg":
 		return m.runPG(ctx, rest)
+	case "trace":
+		return m.runTrace(ctx, rest)
+	case "route":
+		return m.runRoute(ctx, rest)
 	case "help", "-h", "--help":
 		fmt.Fprint(m.Stdout, usage)
 		return nil

@@ -70,8 +70,10 @@ func sortTrajectories(ts []Trajectory) {
 }
 
 // ParseError is a line of an input file that cannot be read. File is the name the
-// caller gave the reader (a path for the GeoLife walker), Line counts from 1, and
-// Field names the column or check that failed (time, lat, lng, order, header, ...).
+// caller gave the reader (a path for the GeoLife walker), Line counts from 1 (0 when
+// the format has no useful line, as in GeoJSON, where Field is the JSON path of the
+// value instead), and Field names the column or check that failed (time, lat, lng,
+// order, header, features[3].properties.times[7], ...).
 type ParseError struct {
 	File  string
 	Line  int
@@ -80,10 +82,14 @@ type ParseError struct {
 }
 
 func (e *ParseError) Error() string {
-	if e.Field == "" {
-		return fmt.Sprintf("%s:%d: %v", e.File, e.Line, e.Err)
+	where := e.File
+	if e.Line > 0 {
+		where = fmt.Sprintf("%s:%d", e.File, e.Line)
 	}
-	return fmt.Sprintf("%s:%d: %s: %v", e.File, e.Line, e.Field, e.Err)
+	if e.Field == "" {
+		return fmt.Sprintf("%s: %v", where, e.Err)
+	}
+	return fmt.Sprintf("%s: %s: %v", where, e.Field, e.Err)
 }
 
 // Unwrap gives the underlying cause (a strconv, time or geo error).
