@@ -62,6 +62,10 @@ func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	return nil
 }
 
+// DBError maps a driver error to a domain kind by SQLSTATE, for sibling stores
+// (trace) so the project has one such table.
+func DBError(op string, err error) error { return dbError(op, err) }
+
 // dbError maps driver errors by SQLSTATE (never by message text) to domain kinds.
 func dbError(op string, err error) error {
 	var de *Error
@@ -77,7 +81,7 @@ func dbError(op string, err error) error {
 			return &Error{Kind: Invalid, Message: "refers to something that does not exist", Field: pe.ColumnName, Err: fmt.Errorf("%s: %w", op, err)}
 		case "23514", "22P02", "22007", "22008":
 			return &Error{Kind: Invalid, Message: "value not allowed", Field: pe.ColumnName, Err: fmt.Errorf("%s: %w", op, err)}
-		case "40001", "40P01":
+		case "40001", "40P01", "55P03":
 			return &Error{Kind: Conflict, Message: "concurrent change, retry", Err: fmt.Errorf("%s: %w", op, err)}
 		case "57P01", "57P02", "57P03", "08000", "08003", "08006":
 			return &Error{Kind: Unavailable, Message: "database unavailable", Err: fmt.Errorf("%s: %w", op, err)}

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/gridtrace/gridtrace/grid"
@@ -66,31 +65,8 @@ func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	return nil
 }
 
-// dbErr maps driver errors by SQLSTATE to domain kinds (grid's table, for the codes
-// tracing can meet).
-func dbErr(op string, err error) error {
-	var de *grid.Error
-	if errors.As(err, &de) {
-		return err
-	}
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		switch pe.Code {
-		case "23505":
-			return &grid.Error{Kind: grid.Conflict, Message: "already exists", Field: pe.ColumnName, Err: fmt.Errorf("%s: %w", op, err)}
-		case "23503":
-			return &grid.Error{Kind: grid.Invalid, Message: "refers to something that does not exist", Field: pe.ColumnName, Err: fmt.Errorf("%s: %w", op, err)}
-		case "40001", "40P01", "55P03":
-			return &grid.Error{Kind: grid.Conflict, Message: "concurrent change, retry", Err: fmt.Errorf("%s: %w", op, err)}
-		case "57P01", "57P02", "57P03", "08000", "08003", "08006":
-			return &grid.Error{Kind: grid.Unavailable, Message: "database unavailable", Err: fmt.Errorf("%s: %w", op, err)}
-		}
-	}
-	if pgconn.SafeToRetry(err) || errors.Is(err, context.DeadlineExceeded) {
-		return &grid.Error{Kind: grid.Unavailable, Message: "database unavailable", Err: fmt.Errorf("%s: %w", op, err)}
-	}
-	return fmt.Errorf("%s: %w", op, err)
-}
+// dbErr maps driver errors to domain kinds with grid's one SQLSTATE table.
+func dbErr(op string, err error) error { return grid.DBError(op, err) }
 
 // querier is what the read helpers need: a pool or a transaction.
 type querier interface {
