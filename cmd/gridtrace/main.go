@@ -1,5 +1,5 @@
 // Command gridtrace is the grid-management and spatial-tracing server and its tools:
-// serve, migrate, import, demo, pg, bench. Run `gridtrace help` for the list.
+// serve, migrate, import, demo, route, trace, bench, pg. Run `gridtrace help` for the list.
 package main
 
 import (
