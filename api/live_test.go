@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -45,6 +46,13 @@ func startLiveWeb(t *testing.T, pool *pgxpool.Pool, webFS fs.FS) *liveServer {
 // startLiveWith is startLive with a web app (nil: none) and hub settings.
 func startLiveWith(t *testing.T, pool *pgxpool.Pool, webFS fs.FS, cfg live.Config) *liveServer {
 	t.Helper()
+	return startLiveOn(t, pool, webFS, cfg, "")
+}
+
+// startLiveOn is startLiveWith listening on addr ("": a free port), e.g. to restart
+// a server where its browsers expect it.
+func startLiveOn(t *testing.T, pool *pgxpool.Pool, webFS fs.FS, cfg live.Config, addr string) *liveServer {
+	t.Helper()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	store := grid.NewStore(pool)
 	cfg.Store, cfg.Log = store, quiet
@@ -53,7 +61,17 @@ func startLiveWith(t *testing.T, pool *pgxpool.Pool, webFS fs.FS, cfg live.Confi
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- feed.Run(ctx) }()
-	ts := httptest.NewServer(api.New(api.Config{Store: store, Log: quiet, Live: hub, Web: webFS}).Handler())
+	ts := httptest.NewUnstartedServer(api.New(api.Config{Store: store, Log: quiet, Live: hub, Web: webFS}).Handler())
+	if addr != "" {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			cancel()
+			t.Fatalf("listen on %s: %v", addr, err)
+		}
+		ts.Listener.Close()
+		ts.Listener = l
+	}
+	ts.Start()
 	var once sync.Once
 	stop := func() {
 		once.Do(func() {

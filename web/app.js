@@ -1,10 +1,12 @@
 // Entry point of the browser app: restore or open a session, then the map.
-// window.gridtrace exposes test hooks: {ready, map, user, layersRendered()}.
+// window.gridtrace exposes test hooks: {ready, map, user, layersRendered()}; zones.js
+// and trace.js add theirs under .zones and .trace.
 import {me, logout} from './api.js';
 import {showLogin} from './login.js';
 import {createMap, fitJurisdiction, GROUPS, layersRendered, setGroupVisible, startHeat} from './map.js';
 import {startLive} from './live.js';
 import {startTrace} from './trace.js';
+import {startZones} from './zones.js';
 
 let markReady;
 const hooks = {
@@ -69,6 +71,7 @@ async function main() {
   refreshHeat = startHeat(map, heatUnavailable);
   hooks.live = startLive(map, {onRefresh: (source) => { if (source === 'households') refreshHeat(); }});
   startTrace(map, user);
+  startZones(map, user);
   markReady(map);
 }
 
