@@ -85,15 +85,34 @@ func browser(t *testing.T, execPath string) context.Context {
 
 // TestBrowserLoginDrawsStreets logs in through the web app's form and waits until
 // the map has drawn the streets layer from the areas vector tiles.
+// webServer serves the API and the embedded web app on a test HTTP server.
+func webServer(t *testing.T, store *grid.Store) *httptest.Server {
+	t.Helper()
+	srv := api.New(api.Config{Store: store, Web: web.FS(), Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(ts.Close)
+	return ts
+}
+
+// loginForm fills and submits the app's login form as the demo user name.
+func loginForm(name string) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, _ *chromedp.Target) (chromedp.Void, error) {
+		return chromedp.Void{}, chromedp.Do(ctx,
+			chromedp.WaitVisible(chromedp.ID("login-form")),
+			chromedp.SendKeys(chromedp.ID("name"), name),
+			chromedp.SendKeys(chromedp.ID("password"), grid.DemoPassword(name)),
+			chromedp.Click(chromedp.CSS(`#login-form button[type="submit"]`)),
+		)
+	}
+}
+
 func TestBrowserLoginDrawsStreets(t *testing.T) {
 	chromium := requireChromium(t)
 	pool, _ := dbtest.New(t)
 	store := grid.NewStore(pool)
 	district := loadHuangpu(t, store, 20)
 	mustUser(t, store, "commander", grid.Commander, []int64{district})
-	srv := api.New(api.Config{Store: store, Web: web.FS(), Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	ts := httptest.NewServer(srv.Handler())
-	t.Cleanup(ts.Close)
+	ts := webServer(t, store)
 
 	tab := browser(t, chromium)
 	if err := chromedp.Do(tab, chromedp.Navigate(ts.URL+"/")); err != nil {
@@ -102,10 +121,7 @@ func TestBrowserLoginDrawsStreets(t *testing.T) {
 	ctx, cancel := context.WithTimeout(tab, 30*time.Second)
 	defer cancel()
 	err := chromedp.Do(ctx,
-		chromedp.WaitVisible(chromedp.ID("login-form")),
-		chromedp.SendKeys(chromedp.ID("name"), "commander"),
-		chromedp.SendKeys(chromedp.ID("password"), grid.DemoPassword("commander")),
-		chromedp.Click(chromedp.CSS(`#login-form button[type="submit"]`)),
+		loginForm("commander"),
 		chromedp.WaitVisible(chromedp.ID("map-view")),
 	)
 	if err != nil {

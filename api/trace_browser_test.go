@@ -2,22 +2,17 @@ package api_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"net/http/httptest"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/gridtrace/gridtrace/api"
 	"github.com/gridtrace/gridtrace/grid"
 	"github.com/gridtrace/gridtrace/migrations/dbtest"
 	"github.com/gridtrace/gridtrace/trace"
 	"github.com/gridtrace/gridtrace/trace/geolifetest"
 	"github.com/gridtrace/gridtrace/trace/track"
-	"github.com/gridtrace/gridtrace/web"
 )
 
 // TestBrowserTraceCase loads two GeoLife users who met (003 and 005), logs in as a
@@ -50,9 +45,7 @@ func TestBrowserTraceCase(t *testing.T) {
 	}
 	caseID := rep.Subjects[0].ID // 003
 	mustUser(t, store, "tracer", grid.Tracer, nil)
-	srv := api.New(api.Config{Store: store, Web: web.FS(), Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(hs.Close)
+	hs := webServer(t, store)
 
 	tab := browser(t, chromium)
 	if err := chromedp.Do(tab, chromedp.Navigate(hs.URL+"/")); err != nil {
@@ -61,10 +54,7 @@ func TestBrowserTraceCase(t *testing.T) {
 	ctx, cancel := context.WithTimeout(tab, 60*time.Second)
 	defer cancel()
 	err = chromedp.Do(ctx,
-		chromedp.WaitVisible(chromedp.ID("login-form")),
-		chromedp.SendKeys(chromedp.ID("name"), "tracer"),
-		chromedp.SendKeys(chromedp.ID("password"), grid.DemoPassword("tracer")),
-		chromedp.Click(chromedp.CSS(`#login-form button[type="submit"]`)),
+		loginForm("tracer"),
 		chromedp.WaitVisible(chromedp.ID("trace-panel")),
 		chromedp.WaitReady(chromedp.CSS(`#trace-case option[value="`+strconv.FormatInt(caseID, 10)+`"]`)),
 		chromedp.SetValue(chromedp.ID("trace-case"), strconv.FormatInt(caseID, 10)),
