@@ -209,14 +209,7 @@ func queryWindow(c echo.Context) (from, to *time.Time, err error) {
 // POST /api/v1/pings accepts back. format=points answers one Point per ping with
 // properties.time. Without from/to: the subject's last 14 days of pings.
 func (h *traceAPI) handleTrack(c echo.Context) error {
-	if err := queryStrict(c, "from", "to", "format"); err != nil {
-		return err
-	}
-	id, err := pathID(c, "id")
-	if err != nil {
-		return err
-	}
-	from, to, err := queryWindow(c)
+	id, from, to, err := subjectWindow(c, "format")
 	if err != nil {
 		return err
 	}
@@ -281,14 +274,7 @@ func staysFC(stays []stay.Stay) *geojson.FeatureCollection {
 // with grid/zoning, each stay one epidemic point; not saved: zones are decided
 // through /api/v1/zones). An area-mode precaution rule falls back to its ring here.
 func (h *traceAPI) handleStays(c echo.Context) error {
-	if err := queryStrict(c, "from", "to", "propose_zones"); err != nil {
-		return err
-	}
-	id, err := pathID(c, "id")
-	if err != nil {
-		return err
-	}
-	from, to, err := queryWindow(c)
+	id, from, to, err := subjectWindow(c, "propose_zones")
 	if err != nil {
 		return err
 	}
@@ -600,4 +586,17 @@ func csvSafe(s string) string {
 		return "'" + s
 	}
 	return s
+}
+
+// subjectWindow reads what every per-subject read takes: the subject id from the
+// path and the from/to window, refusing query parameters other than those and extra.
+func subjectWindow(c echo.Context, extra ...string) (id int64, from, to *time.Time, err error) {
+	if err = queryStrict(c, append([]string{"from", "to"}, extra...)...); err != nil {
+		return 0, nil, nil, err
+	}
+	if id, err = pathID(c, "id"); err != nil {
+		return 0, nil, nil, err
+	}
+	from, to, err = queryWindow(c)
+	return id, from, to, err
 }
