@@ -79,6 +79,7 @@ func (s *Server) routes() {
 	s.gridRoutes(authed)
 	s.zoneRoutes(authed)
 	s.traceRoutes(authed)
+	s.samplingRoutes(authed)
 	if s.cfg.Web != nil {
 		s.echo.GET("/*", echo.WrapHandler(http.FileServer(http.FS(s.cfg.Web))))
 	}
