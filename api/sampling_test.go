@@ -323,8 +323,10 @@ func TestSamplingRoundSwabsCoverage(t *testing.T) {
 
 	// A positive pool: its 10 persons for retest, household 2 for sealing.
 	var rep struct {
-		Pool    struct{ Result string }
-		Retest  []struct{ PersonID int64 `json:"person_id"` }
+		Pool   struct{ Result string }
+		Retest []struct {
+			PersonID int64 `json:"person_id"`
+		}
 		Sealing []struct {
 			HouseholdID int64 `json:"household_id"`
 		} `json:"sealing_proposals"`
