@@ -367,7 +367,8 @@ func (s *Store) DeleteSamplingPoint(ctx context.Context, c Caller, id int64) err
 }
 
 // DemoSamplingPoints adds one point per community that has none yet (keyed by
-// "demo-point-<community code>"), at a point on the community's surface, serving
+// "demo-point-<community code>"), at a point on the community's surface (filed
+// under the grid there), serving
 // its grids, open 07:00–21:00, with a capacity that lets the community's residents
 // through in 12 of those hours (at least 60 an hour, rounded up to tens), so a
 // district round fits in a day. It returns how many it added.
@@ -376,7 +377,9 @@ func (s *Store) DemoSamplingPoints(ctx context.Context) (int, error) {
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `
 			INSERT INTO sampling_points (ext_id, name, geom, area_id, capacity_per_hour, opens, closes, grid_ids)
-			SELECT 'demo-point-' || c.code, c.name || '核酸采样点', ST_PointOnSurface(c.geom), c.id,
+			SELECT 'demo-point-' || c.code, c.name || '核酸采样点', ST_PointOnSurface(c.geom),
+			       COALESCE((SELECT g.id FROM areas g WHERE g.parent_id = c.id AND ST_Intersects(g.geom, ST_PointOnSurface(c.geom))
+			                 ORDER BY g.id LIMIT 1), c.id),
 			       greatest(60, ceil(COALESCE(pp.n, 0) / 12.0 / 10) * 10)::int, '07:00', '21:00',
 			       ARRAY(SELECT g.id FROM areas g WHERE g.parent_id = c.id ORDER BY g.id)
 			FROM areas c

@@ -103,6 +103,12 @@ func loadDemo(ctx context.Context, log *slog.Logger, store *grid.Store, df demoF
 	}); err != nil {
 		return err
 	}
+	if err := step("sampling points", func() ([]any, error) {
+		n, err := store.DemoSamplingPoints(ctx)
+		return []any{"inserted", n}, err
+	}); err != nil {
+		return err
+	}
 	if err := step("users", func() ([]any, error) {
 		return seedDemoUsers(ctx, store)
 	}); err != nil {

@@ -106,6 +106,10 @@ func TestDemo(t *testing.T) {
 	if mine == 0 || mine != most {
 		t.Errorf("the grid worker's community holds %d households, the busiest %d", mine, most)
 	}
+	want("sampling points, one per community", count(`SELECT count(*) FROM sampling_points`), count(`SELECT count(*) FROM areas WHERE level = 'community'`))
+	want("sampling points outside their community or serving none of its grids", count(`
+		SELECT count(*) FROM sampling_points p LEFT JOIN areas g ON g.id = p.area_id
+		WHERE g.level IS DISTINCT FROM 'grid' OR NOT ST_Intersects(g.geom, p.geom) OR NOT g.id = ANY(p.grid_ids)`), 0)
 	store := grid.NewStore(pool)
 	if _, err := store.Login(ctx, "commander", "commander-demo", time.Hour); err != nil {
 		t.Errorf("commander cannot log in with the demo password: %v", err)
@@ -115,7 +119,7 @@ func TestDemo(t *testing.T) {
 	serveReady(t, ctx, store)
 
 	// Loading again adds nothing.
-	tables := []string{"areas", "households", "persons", "cases", "users", "user_areas"}
+	tables := []string{"areas", "households", "persons", "cases", "users", "user_areas", "sampling_points"}
 	before := map[string]int{}
 	for _, tb := range tables {
 		before[tb] = count(`SELECT count(*) FROM ` + tb)
