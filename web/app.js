@@ -7,6 +7,8 @@ import {createMap, fitJurisdiction, GROUPS, layersRendered, setGroupVisible, sta
 import {startLive} from './live.js';
 import {startTrace} from './trace.js';
 import {startZones} from './zones.js';
+import {startSampling} from './sampling.js';
+import {startSampler} from './sampler.js';
 
 let markReady;
 const hooks = {
@@ -58,9 +60,34 @@ function heatUnavailable() {
   box.parentElement.title = 'H3 heat layer unavailable on this server';
 }
 
+// samplerView: #sampler asks for the sampler's view, #map for the command map;
+// samplers land on their view.
+function samplerView(user) {
+  return location.hash === '#sampler' || (user.role === 'sampler' && location.hash !== '#map');
+}
+
+// Switching between the two views starts the app over in the other one.
+addEventListener('hashchange', () => location.reload());
+
+// addRouteLink puts a link to the sampler's view in the status bar of a sampler.
+function addRouteLink(user) {
+  if (user.role !== 'sampler') return;
+  const a = document.createElement('a');
+  a.href = '#sampler';
+  a.id = 'my-route-link';
+  a.textContent = 'My route';
+  document.getElementById('status').append(' ', a);
+}
+
 async function main() {
   const user = await currentUser();
   hooks.user = user;
+  if (samplerView(user)) {
+    hooks.sampler = startSampler(user);
+    await hooks.sampler.ready;
+    markReady(hooks.map);
+    return;
+  }
   document.getElementById('map-view').hidden = false;
   showStatus(user);
   const map = await createMap(document.getElementById('map'));
@@ -72,6 +99,8 @@ async function main() {
   hooks.live = startLive(map, {onRefresh: (source) => { if (source === 'households') refreshHeat(); }});
   startTrace(map, user);
   startZones(map, user);
+  startSampling(map, user);
+  addRouteLink(user);
   markReady(map);
 }
 

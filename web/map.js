@@ -24,7 +24,8 @@ const SHANGHAI = {center: [121.47, 31.23], zoom: 10};
 const style = {
   version: 8,
   sources: {
-    areas: {type: 'vector', tiles: tiles('areas'), maxzoom: 16},
+    // promoteId: an area's id keys its feature state (sampling.js colours coverage).
+    areas: {type: 'vector', tiles: tiles('areas'), maxzoom: 16, promoteId: 'id'},
     households: {type: 'vector', tiles: tiles('households'), minzoom: HOUSEHOLD_CLUSTER_ZOOM, maxzoom: 16},
     cases: {type: 'vector', tiles: tiles('cases'), maxzoom: 16},
     h3: {type: 'geojson', data: {type: 'FeatureCollection', features: []}},

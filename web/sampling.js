@@ -1,0 +1,333 @@
+// Sampling on the command map (issue 4): the sampling points with their load in the
+// current round, and the round's coverage (应检尽检): areas coloured by swabbed /
+// expected, and a table of swabbed / expected and missing per area; a click on a row
+// frames the area and, for the roles that may read names, lists who is missing.
+// Both follow the live feed and nothing polls: a change of entity "sampling" (a
+// swab, a stop outcome, a round or its routes) reloads the coverage of its round,
+// one of "sampling_point" the points.
+// window.gridtrace.sampling exposes test hooks: {ready, round(), rows(), cell(areaId),
+// points(), loads()}; cell answers the "swabbed / expected" text shown for an area.
+import {request} from './api.js';
+
+// The roles that may read the missing people by name (grid.SamplingNameReaders).
+export const NAME_READERS = ['admin', 'commander', 'grid_worker', 'sampler'];
+const RELOAD_DEBOUNCE = 250;
+// The table shows the least covered areas first, at most this many.
+const MAX_ROWS = 200;
+const LEVELS = ['grid', 'community', 'street', 'district'];
+
+const empty = () => ({type: 'FeatureCollection', features: []});
+
+// startSampling adds the sampling points layer, the coverage layer and the panel.
+export function startSampling(map, user) {
+  const view = new SamplingView(map, user);
+  const hooks = {
+    round: () => view.round,
+    rows: () => view.rows,
+    cell: (areaID) => document.querySelector(`#sampling-coverage tr[data-area-id="${Number(areaID)}"] .sampling-cov`)?.textContent ?? null,
+    points: () => view.points.length,
+    loads: () => Object.fromEntries(view.points.map((p) => [p.id, p.load])),
+  };
+  window.gridtrace = window.gridtrace || {};
+  window.gridtrace.sampling = hooks;
+  hooks.ready = view.start();
+  return hooks;
+}
+
+class SamplingView {
+  constructor(map, user) {
+    this.map = map;
+    this.user = user;
+    this.rounds = [];
+    this.round = null;    // the round shown (an element of rounds)
+    this.rows = [];       // its coverage rows at the chosen level
+    this.coloured = [];   // area ids with a coverage feature state
+    this.points = [];
+    this.selected = null; // area id whose missing people are listed
+    this.seq = {rounds: 0, coverage: 0, points: 0, missing: 0};
+    this.timers = {};
+  }
+
+  async start() {
+    this.buildPanel();
+    this.addLayers();
+    this.map.on('moveend', () => this.later('points', () => this.loadPoints()));
+    addEventListener('gridtrace:change', (ev) => this.onChange(ev.detail || {}));
+    await Promise.all([this.loadRounds(), this.loadPoints()]);
+    return true;
+  }
+
+  // onChange follows the live feed: what changed decides what is reloaded.
+  onChange(m) {
+    if (m.type === 'reset') {
+      this.later('rounds', () => this.loadRounds());
+      this.later('points', () => this.loadPoints());
+      return;
+    }
+    if (m.entity === 'sampling_point') this.later('points', () => this.loadPoints());
+    if (m.entity !== 'sampling') return;
+    const round = Number(m.payload?.round_id ?? m.entity_id);
+    if (m.kind === 'round' || m.kind === 'routes' || !this.rounds.some((r) => r.id === round)) {
+      // A round opened or closed (or one we have not seen): the list, the loads and
+      // the round's figures change.
+      this.later('rounds', () => this.loadRounds());
+      this.later('points', () => this.loadPoints());
+    } else if (this.round && round === this.round.id) {
+      this.later('coverage', () => this.loadCoverage());
+    }
+  }
+
+  later(what, fn) {
+    clearTimeout(this.timers[what]);
+    this.timers[what] = setTimeout(fn, RELOAD_DEBOUNCE);
+  }
+
+  buildPanel() {
+    const panel = document.getElementById('sampling-panel');
+    panel.hidden = false;
+    panel.innerHTML = `<details id="sampling-details" open>
+      <summary><h2>Sampling <small id="sampling-count"></small></h2></summary>
+      <label>Round <select id="sampling-round" aria-label="Round"></select></label>
+      <label>Level <select id="sampling-level" aria-label="Level">${LEVELS.map((l) => `<option>${l}</option>`).join('')}</select></label>
+      <label class="sampling-check"><input type="checkbox" id="sampling-colour" checked> colour the map by coverage</label>
+      <p id="sampling-summary"></p>
+      <p id="sampling-error" role="alert" hidden></p>
+      <p id="sampling-total" role="status"></p>
+      <table id="sampling-coverage">
+        <thead><tr><th>Area</th><th title="swabbed / expected persons">Swabbed</th><th>Missing</th></tr></thead>
+        <tbody></tbody>
+      </table>
+      <p id="sampling-more" hidden></p>
+      <div id="sampling-missing"></div>
+      <div id="sampling-point"></div>
+    </details>`;
+    const $ = (id) => document.getElementById(id);
+    this.el = {count: $('sampling-count'), round: $('sampling-round'), level: $('sampling-level'), colour: $('sampling-colour'),
+      summary: $('sampling-summary'), error: $('sampling-error'), total: $('sampling-total'),
+      body: document.querySelector('#sampling-coverage tbody'), more: $('sampling-more'), missing: $('sampling-missing'),
+      point: $('sampling-point')};
+    this.el.round.addEventListener('change', () => {
+      this.round = this.rounds.find((r) => r.id === Number(this.el.round.value)) || null;
+      this.selected = null;
+      this.renderSummary();
+      this.loadCoverage();
+    });
+    this.el.level.addEventListener('change', () => { this.selected = null; this.loadCoverage(); });
+    this.el.colour.addEventListener('change', () => {
+      this.map.setLayoutProperty('sampling-coverage', 'visibility', this.el.colour.checked ? 'visible' : 'none');
+    });
+    this.el.body.addEventListener('click', (ev) => {
+      const tr = ev.target.closest('tr[data-area-id]');
+      if (tr) this.selectArea(Number(tr.dataset.areaId));
+    });
+  }
+
+  addLayers() {
+    const map = this.map;
+    // Coverage colours the areas' own tiles through feature state (map.js promotes
+    // their id), under the outlines so the grid lines stay visible.
+    map.addLayer({id: 'sampling-coverage', type: 'fill', source: 'areas', 'source-layer': 'areas', paint: {
+      'fill-color': ['interpolate', ['linear'], ['number', ['feature-state', 'coverage'], 0],
+        0, '#d7301f', 0.5, '#fdae61', 0.9, '#d9ef8b', 1, '#1a9850'],
+      'fill-opacity': ['case', ['boolean', ['feature-state', 'shown'], false], 0.45, 0],
+    }}, 'grids');
+    map.addSource('sampling-points', {type: 'geojson', data: empty()});
+    map.addLayer({id: 'sampling-points', type: 'circle', source: 'sampling-points', paint: {
+      'circle-radius': ['interpolate', ['linear'], ['zoom'], 10, 5, 16, 10],
+      'circle-color': ['case', ['<', ['get', 'ratio'], 0], '#969696',
+        ['<', ['get', 'ratio'], 0.8], '#1a9850', ['<=', ['get', 'ratio'], 1], '#fdae61', '#d7301f'],
+      'circle-stroke-color': '#08306b', 'circle-stroke-width': 2,
+    }});
+    map.on('click', 'sampling-points', (ev) => this.showPoint(ev.features[0].properties.id));
+    map.on('mouseenter', 'sampling-points', () => { map.getCanvas().style.cursor = 'pointer'; });
+    map.on('mouseleave', 'sampling-points', () => { map.getCanvas().style.cursor = ''; });
+  }
+
+  showError(err) {
+    this.el.error.hidden = !err;
+    this.el.error.textContent = err ? `${err.message}${err.field ? ` (${err.field})` : ''}` : '';
+  }
+
+  // loadRounds fetches the rounds and keeps the one shown, or shows the newest open
+  // round (else the newest).
+  async loadRounds() {
+    const mine = ++this.seq.rounds;
+    try {
+      const {rounds} = await request('GET', '/api/v1/sampling/rounds');
+      if (mine !== this.seq.rounds) return;
+      this.rounds = rounds;
+      const keep = this.round && rounds.find((r) => r.id === this.round.id);
+      this.round = keep || rounds.find((r) => r.status === 'open') || rounds[0] || null;
+      this.el.round.replaceChildren(...rounds.map((r) => {
+        const o = document.createElement('option');
+        o.value = String(r.id);
+        o.textContent = `${r.name || `Round ${r.id}`} · ${r.date}${r.status === 'open' ? '' : ' (closed)'}`;
+        return o;
+      }));
+      if (this.round) this.el.round.value = String(this.round.id);
+      this.el.count.textContent = rounds.length ? `${rounds.filter((r) => r.status === 'open').length} open` : 'no round';
+      this.renderSummary();
+      await this.loadCoverage();
+    } catch (err) {
+      if (mine === this.seq.rounds) this.showError(err);
+    }
+  }
+
+  renderSummary() {
+    const r = this.round;
+    if (!r) {
+      this.el.summary.textContent = 'No sampling round in your jurisdiction.';
+      return;
+    }
+    const parts = [`${r.households} households, ${r.persons} persons`, `${r.door_to_door_households} door to door`];
+    if (r.walk_m) parts.push(`walk median ${Math.round(r.walk_m.median)} m, p95 ${Math.round(r.walk_m.p95)} m`);
+    if (r.overloaded_points?.length) parts.push(`${r.overloaded_points.length} overloaded slots`);
+    if (r.far_households) parts.push(`${r.far_households} beyond the walking limit`);
+    this.el.summary.textContent = parts.join(' · ');
+  }
+
+  // loadCoverage fetches the shown round's coverage at the chosen level, fills the
+  // table and colours the areas; an answer overtaken by a newer request is dropped.
+  async loadCoverage() {
+    const mine = ++this.seq.coverage;
+    const r = this.round;
+    if (!r) {
+      this.setRows([]);
+      return;
+    }
+    try {
+      const {rows} = await request('GET', `/api/v1/sampling/rounds/${r.id}/coverage?level=${this.el.level.value}`);
+      if (mine !== this.seq.coverage) return;
+      this.showError(null);
+      this.setRows(rows);
+      if (this.selected !== null) this.loadMissing(this.selected);
+    } catch (err) {
+      if (mine === this.seq.coverage) this.showError(err);
+    }
+  }
+
+  setRows(rows) {
+    this.rows = rows;
+    this.colour(rows);
+    const ratio = (x) => (x.expected ? x.swabbed / x.expected : 1);
+    const shown = [...rows].sort((a, b) => ratio(a) - ratio(b) || b.missing - a.missing || a.area_id - b.area_id).slice(0, MAX_ROWS);
+    const trs = shown.map((x) => {
+      const tr = document.createElement('tr');
+      tr.dataset.areaId = String(x.area_id);
+      tr.title = 'Show this area and who is missing';
+      if (x.area_id === this.selected) tr.classList.add('selected');
+      if (x.missing === 0) tr.classList.add('complete');
+      const name = tr.insertCell();
+      name.textContent = x.name;
+      const cov = tr.insertCell();
+      cov.className = 'sampling-cov';
+      cov.textContent = `${x.swabbed} / ${x.expected}`;
+      const miss = tr.insertCell();
+      miss.className = 'sampling-missing-count';
+      miss.textContent = String(x.missing);
+      return tr;
+    });
+    this.el.body.replaceChildren(...trs);
+    this.el.more.hidden = rows.length <= MAX_ROWS;
+    this.el.more.textContent = `… and ${rows.length - MAX_ROWS} more areas, better covered`;
+    const sum = (k) => rows.reduce((s, x) => s + x[k], 0);
+    const expected = sum('expected');
+    this.el.total.textContent = this.round
+      ? `Swabbed ${sum('swabbed')} / ${expected} expected (${expected ? Math.floor(100 * sum('swabbed') / expected) : 100}%), ${sum('missing')} missing`
+      : '';
+  }
+
+  // colour sets each area's coverage as feature state and clears what is gone.
+  colour(rows) {
+    const target = (id) => ({source: 'areas', sourceLayer: 'areas', id});
+    const now = new Set(rows.map((x) => x.area_id));
+    for (const id of this.coloured) if (!now.has(id)) this.map.removeFeatureState(target(id));
+    for (const x of rows) this.map.setFeatureState(target(x.area_id), {shown: true, coverage: x.expected ? x.swabbed / x.expected : 1});
+    this.coloured = [...now];
+  }
+
+  // selectArea frames an area of the table and lists who is missing there.
+  async selectArea(id) {
+    this.selected = id;
+    for (const tr of this.el.body.rows) tr.classList.toggle('selected', Number(tr.dataset.areaId) === id);
+    this.loadMissing(id);
+    try {
+      const f = await request('GET', `/api/v1/areas/${id}`);
+      const b = bounds(f.geometry.coordinates);
+      if (b) this.map.fitBounds(b, {padding: 60, maxZoom: 16});
+    } catch { /* the area stays where it is */ }
+  }
+
+  async loadMissing(id) {
+    const box = this.el.missing;
+    const row = this.rows.find((x) => x.area_id === id);
+    if (!NAME_READERS.includes(this.user.role) || !this.round || !row) {
+      box.replaceChildren();
+      return;
+    }
+    const mine = ++this.seq.missing;
+    try {
+      const {persons} = await request('GET', `/api/v1/sampling/rounds/${this.round.id}/missing?area_id=${id}`);
+      if (mine !== this.seq.missing) return;
+      const h = document.createElement('h3');
+      h.textContent = `Missing in ${row.name}: ${persons.length}`;
+      const list = document.createElement('ul');
+      list.id = 'sampling-missing-list';
+      for (const p of persons) {
+        const li = document.createElement('li');
+        li.textContent = `${p.name} ${p.phone || ''} · ${p.address}${p.outcome ? ` · ${p.outcome.replace('_', ' ')}` : ''}`;
+        list.append(li);
+      }
+      box.replaceChildren(h, list);
+    } catch (err) {
+      if (mine === this.seq.missing) box.textContent = `missing list unavailable: ${err.message}`;
+    }
+  }
+
+  // loadPoints fetches the sampling points in view with their load.
+  async loadPoints() {
+    const b = this.map.getBounds();
+    const bbox = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map((v) => v.toFixed(5)).join(',');
+    const mine = ++this.seq.points;
+    try {
+      const {points} = await request('GET', `/api/v1/sampling/points?bbox=${bbox}`);
+      if (mine !== this.seq.points) return;
+      this.points = points;
+      this.map.getSource('sampling-points').setData({type: 'FeatureCollection', features: points.map((p) => ({
+        type: 'Feature', geometry: {type: 'Point', coordinates: [p.lng, p.lat]},
+        properties: {id: p.id, ratio: p.load && p.load.capacity ? p.load.assigned / p.load.capacity : -1},
+      }))});
+      if (this.pointShown) this.showPoint(this.pointShown);
+    } catch (err) {
+      if (mine === this.seq.points) this.showError(err);
+    }
+  }
+
+  showPoint(id) {
+    this.pointShown = Number(id);
+    const p = this.points.find((x) => x.id === Number(id));
+    const box = this.el.point;
+    box.replaceChildren();
+    if (!p) return;
+    const h = document.createElement('h3');
+    h.textContent = `Point: ${p.name}`;
+    const t = document.createElement('p');
+    t.id = 'sampling-point-load';
+    const load = p.load ? `${p.load.assigned} / ${p.load.capacity} persons in round ${p.load.round_id}` : 'no open round';
+    t.textContent = `${p.capacity_per_hour} swabs an hour, ${p.opens}–${p.closes}; ${load}`;
+    box.append(h, t);
+  }
+}
+
+// bounds answers [[w, s], [e, n]] of a GeoJSON coordinate array, or null.
+function bounds(coords) {
+  const b = [Infinity, Infinity, -Infinity, -Infinity];
+  const walk = (c) => {
+    if (typeof c[0] === 'number') {
+      b[0] = Math.min(b[0], c[0]); b[1] = Math.min(b[1], c[1]);
+      b[2] = Math.max(b[2], c[0]); b[3] = Math.max(b[3], c[1]);
+    } else for (const x of c) walk(x);
+  };
+  walk(coords);
+  return Number.isFinite(b[0]) ? [[b[0], b[1]], [b[2], b[3]]] : null;
+}
