@@ -27,6 +27,7 @@ import (
 const benchUsage = `usage: gridtrace bench import [--households 1000000] [--seed 1] [flags]
        gridtrace bench live [--clients 1000,5000] [--changes 100] [flags]   (bench live -h)
        gridtrace bench trace [--people 20000] [--days 14] [--pings 10000000] [flags]   (bench trace -h)
+       gridtrace bench sampling [--households 50000] [--teams 5] [--stops 300] [flags]   (bench sampling -h)
 
 Generates synthetic households (deterministic for a seed, points uniform in
 Shanghai's box 121.2–121.8 E, 30.9–31.5 N) into a temporary CSV, creates a throwaway
@@ -49,6 +50,9 @@ func (m *Main) runBench(ctx context.Context, args []string) error {
 	}
 	if len(args) > 0 && args[0] == "trace" {
 		return m.runBenchTrace(ctx, args[1:])
+	}
+	if len(args) > 0 && args[0] == "sampling" {
+		return m.runBenchSampling(ctx, args[1:])
 	}
 	if len(args) == 0 || args[0] != "import" {
 		fmt.Fprint(m.Stderr, benchUsage)
