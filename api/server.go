@@ -79,6 +79,8 @@ func (s *Server) routes() {
 	s.gridRoutes(authed)
 	s.zoneRoutes(authed)
 	s.traceRoutes(authed)
+	s.careRoutes(authed)
+	s.reportRoutes(authed)
 	if s.cfg.Web != nil {
 		s.echo.GET("/*", echo.WrapHandler(http.FileServer(http.FS(s.cfg.Web))))
 	}
