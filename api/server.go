@@ -80,6 +80,8 @@ func (s *Server) routes() {
 	s.zoneRoutes(authed)
 	s.traceRoutes(authed)
 	s.samplingRoutes(authed)
+	s.careRoutes(authed)
+	s.reportRoutes(authed)
 	if s.cfg.Web != nil {
 		s.echo.GET("/*", echo.WrapHandler(http.FileServer(http.FS(s.cfg.Web))))
 	}

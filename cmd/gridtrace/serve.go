@@ -66,6 +66,9 @@ func (m *Main) serve(ctx context.Context, store *grid.Store, sf serveFlags, loca
 	feedDone := make(chan error, 1)
 	go func() { feedDone <- feed.Run(feedCtx) }()
 	defer func() { stopFeed(); <-feedDone }()
+	// The care sweeper: missed check-ins and contacts raise alerts, spells are
+	// released on their last day (grid/sweep.go); idempotent across servers.
+	go store.RunSweeper(feedCtx, time.Minute, log)
 	srv := api.New(api.Config{Store: store, Log: log, Web: web.FS(), Live: hub})
 	ln, err := net.Listen("tcp", sf.addr)
 	if err != nil {
