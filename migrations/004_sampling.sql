@@ -1,0 +1,2 @@
+-- Placeholder for the sampling migration, replaced by the sampling branch at merge.
+SELECT 1;

@@ -1,0 +1,2 @@
+-- Placeholder for the care migration, replaced by the care branch at merge.
+SELECT 1;
