@@ -15,8 +15,12 @@ import (
 // SessionCookie is the HttpOnly cookie carrying the session token for the browser app.
 const SessionCookie = "gridtrace_session"
 
-// sessionTTL bounds a login: a shift plus margin.
-const sessionTTL = 12 * time.Hour
+// DefaultSessionTTL bounds a login absolutely: a shift plus margin.
+const DefaultSessionTTL = 12 * time.Hour
+
+// DefaultSessionIdle ends a session unused for this long: a terminal left open in a
+// community office stops showing residents after half an hour without use.
+const DefaultSessionIdle = 30 * time.Minute
 
 const userKey = "gridtrace.user"
 
@@ -56,7 +60,7 @@ func (s *Server) handleLogin(c echo.Context) error {
 		c.Response().Header().Set("Retry-After", itoa(int(wait.Seconds())+1))
 		return echo.NewHTTPError(http.StatusTooManyRequests, "too many failed logins; try again later")
 	}
-	sess, err := s.cfg.Store.Login(c.Request().Context(), req.Name, req.Password, sessionTTL)
+	sess, err := s.cfg.Store.Login(c.Request().Context(), req.Name, req.Password, s.cfg.SessionTTL)
 	if err != nil {
 		if grid.KindOf(err) == grid.Unauthorized {
 			s.throttle.fail(keys...)
@@ -103,7 +107,7 @@ func (s *Server) authed(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		req := c.Request()
 		bearer := strings.HasPrefix(req.Header.Get("Authorization"), "Bearer ")
-		u, err := s.cfg.Store.SessionUser(req.Context(), tokenOf(c))
+		u, err := s.cfg.Store.SessionUser(req.Context(), tokenOf(c), s.cfg.SessionIdle)
 		if err != nil {
 			return err
 		}
