@@ -37,24 +37,24 @@ import (
 //
 // To cover a new route, add ONE line to accessRules:
 //
-//	{method, path, roles, scope, inURL, outURL, inBody, outBody, personal}
+//		{method, path, roles, scope, inURL, outURL, inBody, outBody, personal}
 //
-//   - method, path: exactly as registered (Echo's path with :params); the test fails
-//     for a registered route without a line.
-//   - roles: who may call it (anyone: allRoles; others get 403); public routes use
-//     public and are called without a session too.
-//   - scope: what the outside fixture answers to a non-admin: outNotFound (an id
-//     outside is 404), outForbidden (a write aimed outside is 403), outFiltered (a
-//     list, tile or count: 200 without the outside rows) or outSame (not bound to
-//     areas: trace subjects, policy, account; masking still follows the person's
-//     jurisdiction); outMissing where the route is not area-bound and the outside
-//     case is an id that exists for nobody (404 for admin too).
-//   - inURL, outURL: the request for each case; {placeholders} name fixture ids
-//     (see matrixFixture.expand).
-//   - inBody, outBody: the JSON body of unsafe methods ("" for none).
-//   - personal: the answer shows persons: the fields in clear must be exactly the
-//     role's grid.Unmasked ones, and every such answer must add an audit row with
-//     the route. A route not marked personal must never show a person in clear.
+//	  - method, path: exactly as registered (Echo's path with :params); the test fails
+//	    for a registered route without a line.
+//	  - roles: who may call it (anyone: allRoles; others get 403); public routes use
+//	    public and are called without a session too.
+//	  - scope: what the outside fixture answers to a non-admin: outNotFound (an id
+//	    outside is 404), outForbidden (a write aimed outside is 403), outFiltered (a
+//	    list, tile or count: 200 without the outside rows) or outSame (not bound to
+//	    areas: trace subjects, policy, account; masking still follows the person's
+//	    jurisdiction); outMissing where the route is not area-bound and the outside
+//	    case is an id that exists for nobody (404 for admin too).
+//	  - inURL, outURL: the request for each case; {placeholders} name fixture ids
+//	    (see matrixFixture.expand).
+//	  - inBody, outBody: the JSON body of unsafe methods ("" for none).
+//	  - personal: the answer shows persons: the fields in clear must be exactly the
+//	    role's grid.Unmasked ones, and every such answer must add an audit row with
+//	    the route. A route not marked personal must never show a person in clear.
 //
 // For unsafe methods the inside case asserts the request passed authorisation and
 // was processed (any status but 401, 403, 404, 405 and 5xx: a repeated write may
