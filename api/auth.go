@@ -55,6 +55,11 @@ func (s *Server) handleLogin(c echo.Context) error {
 	if req.Password == "" {
 		return grid.Errorf(grid.Invalid, "password", "is required")
 	}
+	// Login CSRF (a page logging the browser into the attacker's account): a browser
+	// names the page's origin, which must be ours.
+	if o := c.Request().Header.Get("Origin"); o != "" && !sameOrigin(c.Request()) {
+		return grid.Errorf(grid.Forbidden, "", "cross-site login refused")
+	}
 	keys := []string{"user:" + req.Name, "addr:" + c.RealIP()}
 	if wait := s.throttle.blocked(keys...); wait > 0 {
 		c.Response().Header().Set("Retry-After", itoa(int(wait.Seconds())+1))
@@ -144,14 +149,17 @@ func unsafeMethod(m string) bool {
 	return m != http.MethodGet && m != http.MethodHead && m != http.MethodOptions
 }
 
+// sameOrigin reports whether a cookie-authenticated unsafe request comes from our own
+// origin. Browsers send Origin on every POST, PUT, PATCH and DELETE (Referer as the
+// fallback of old ones), so a cookie request without either is not from our page
+// and is refused too; non-browser clients authenticate with a bearer token.
 func sameOrigin(r *http.Request) bool {
 	origin := r.Header.Get("Origin")
-	if origin == "" {
+	if origin == "" || origin == "null" {
 		origin = r.Header.Get("Referer")
 	}
 	if origin == "" {
-		// Browsers send Origin on cross-site POSTs; no header means a non-browser client.
-		return true
+		return false
 	}
 	u, err := url.Parse(origin)
 	return err == nil && u.Host == r.Host

@@ -27,6 +27,10 @@ type Config struct {
 	// SessionTTL is a session's absolute lifetime (0: DefaultSessionTTL), SessionIdle
 	// how long it survives unused (0: DefaultSessionIdle; negative: no idle limit).
 	SessionTTL, SessionIdle time.Duration
+	// TrustProxy takes the client address from X-Forwarded-For when the request
+	// comes from a loopback or private address (a reverse proxy); otherwise the
+	// header is ignored, so a client cannot rotate it to escape the login throttle.
+	TrustProxy bool
 }
 
 // Server is the HTTP server: an Echo instance with every route registered.
@@ -56,6 +60,10 @@ func New(cfg Config) *Server {
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = errorHandler(cfg.Log)
+	e.IPExtractor = echo.ExtractIPDirect()
+	if cfg.TrustProxy {
+		e.IPExtractor = echo.ExtractIPFromXFFHeader()
+	}
 	e.Use(middleware.Recover())
 	e.Use(middleware.BodyLimit(cfg.MaxBodyBytes))
 	e.Use(secureHeaders(cfg.Web))

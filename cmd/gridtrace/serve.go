@@ -73,7 +73,7 @@ func (m *Main) serve(ctx context.Context, store *grid.Store, sf serveFlags, loca
 			return fmt.Errorf("location privacy flags: %w", err)
 		}
 	}
-	srv := api.New(api.Config{Store: store, Log: log, Web: web.FS(), Live: hub, SessionTTL: sf.sec.sessionTTL, SessionIdle: sf.sec.sessionIdle})
+	srv := api.New(api.Config{Store: store, Log: log, Web: web.FS(), Live: hub, SessionTTL: sf.sec.sessionTTL, SessionIdle: sf.sec.sessionIdle, TrustProxy: sf.sec.trustProxy})
 	ln, err := net.Listen("tcp", sf.addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", sf.addr, err)
