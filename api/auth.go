@@ -15,8 +15,12 @@ import (
 // SessionCookie is the HttpOnly cookie carrying the session token for the browser app.
 const SessionCookie = "gridtrace_session"
 
-// sessionTTL bounds a login: a shift plus margin.
-const sessionTTL = 12 * time.Hour
+// DefaultSessionTTL bounds a login absolutely: a shift plus margin.
+const DefaultSessionTTL = 12 * time.Hour
+
+// DefaultSessionIdle ends a session unused for this long: a terminal left open in a
+// community office stops showing residents after half an hour without use.
+const DefaultSessionIdle = 30 * time.Minute
 
 const userKey = "gridtrace.user"
 
@@ -51,12 +55,17 @@ func (s *Server) handleLogin(c echo.Context) error {
 	if req.Password == "" {
 		return grid.Errorf(grid.Invalid, "password", "is required")
 	}
+	// Login CSRF (a page logging the browser into the attacker's account): a browser
+	// names the page's origin, which must be ours.
+	if o := c.Request().Header.Get("Origin"); o != "" && !sameOrigin(c.Request()) {
+		return grid.Errorf(grid.Forbidden, "", "cross-site login refused")
+	}
 	keys := []string{"user:" + req.Name, "addr:" + c.RealIP()}
 	if wait := s.throttle.blocked(keys...); wait > 0 {
 		c.Response().Header().Set("Retry-After", itoa(int(wait.Seconds())+1))
 		return echo.NewHTTPError(http.StatusTooManyRequests, "too many failed logins; try again later")
 	}
-	sess, err := s.cfg.Store.Login(c.Request().Context(), req.Name, req.Password, sessionTTL)
+	sess, err := s.cfg.Store.Login(c.Request().Context(), req.Name, req.Password, s.cfg.SessionTTL)
 	if err != nil {
 		if grid.KindOf(err) == grid.Unauthorized {
 			s.throttle.fail(keys...)
@@ -103,7 +112,7 @@ func (s *Server) authed(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		req := c.Request()
 		bearer := strings.HasPrefix(req.Header.Get("Authorization"), "Bearer ")
-		u, err := s.cfg.Store.SessionUser(req.Context(), tokenOf(c))
+		u, err := s.cfg.Store.SessionUser(req.Context(), tokenOf(c), s.cfg.SessionIdle)
 		if err != nil {
 			return err
 		}
@@ -140,14 +149,17 @@ func unsafeMethod(m string) bool {
 	return m != http.MethodGet && m != http.MethodHead && m != http.MethodOptions
 }
 
+// sameOrigin reports whether a cookie-authenticated unsafe request comes from our own
+// origin. Browsers send Origin on every POST, PUT, PATCH and DELETE (Referer as the
+// fallback of old ones), so a cookie request without either is not from our page
+// and is refused too; non-browser clients authenticate with a bearer token.
 func sameOrigin(r *http.Request) bool {
 	origin := r.Header.Get("Origin")
-	if origin == "" {
+	if origin == "" || origin == "null" {
 		origin = r.Header.Get("Referer")
 	}
 	if origin == "" {
-		// Browsers send Origin on cross-site POSTs; no header means a non-browser client.
-		return true
+		return false
 	}
 	u, err := url.Parse(origin)
 	return err == nil && u.Host == r.Host

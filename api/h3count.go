@@ -10,7 +10,8 @@ import (
 )
 
 // handleH3Counts: GET /api/v1/h3?res=&bbox=&metric=&from=&to= as a FeatureCollection
-// of cell polygons with properties {cell, count}, for heat maps.
+// of cell polygons with properties {cell, count}, for heat maps; members res, metric,
+// total and suppressed.
 func (s *Server) handleH3Counts(c echo.Context) error {
 	if err := queryStrict(c, "res", "bbox", "metric", "from", "to"); err != nil {
 		return err
@@ -43,10 +44,11 @@ func (s *Server) handleH3Counts(c echo.Context) error {
 	if q.To, err = queryTime(c, "to"); err != nil {
 		return err
 	}
-	counts, err := s.cfg.Store.H3Counts(c.Request().Context(), userOf(c), q)
+	ans, err := s.cfg.Store.H3Counts(c.Request().Context(), userOf(c), q)
 	if err != nil {
 		return err
 	}
+	counts := ans.Cells
 	fc := geojson.NewFeatureCollection()
 	total := 0
 	for _, n := range counts {
@@ -60,6 +62,8 @@ func (s *Server) handleH3Counts(c echo.Context) error {
 		fc.Append(f)
 		total += n.Count
 	}
-	fc.ExtraMembers = map[string]any{"res": q.Res, "metric": q.Metric, "total": total}
+	// res is the resolution served: coarser than asked for a role without personal
+	// access, which also sees how many cells were withheld (grid.LocationPrivacy).
+	fc.ExtraMembers = map[string]any{"res": ans.Res, "metric": q.Metric, "total": total, "suppressed": ans.Suppressed}
 	return writeGeoJSON(c, http.StatusOK, fc)
 }

@@ -24,6 +24,13 @@ type Config struct {
 	MaxBodyBytes string
 	// Live is the websocket hub behind GET /api/v1/live; nil answers 503 there.
 	Live *live.Hub
+	// SessionTTL is a session's absolute lifetime (0: DefaultSessionTTL), SessionIdle
+	// how long it survives unused (0: DefaultSessionIdle; negative: no idle limit).
+	SessionTTL, SessionIdle time.Duration
+	// TrustProxy takes the client address from X-Forwarded-For when the request
+	// comes from a loopback or private address (a reverse proxy); otherwise the
+	// header is ignored, so a client cannot rotate it to escape the login throttle.
+	TrustProxy bool
 }
 
 // Server is the HTTP server: an Echo instance with every route registered.
@@ -41,18 +48,25 @@ func New(cfg Config) *Server {
 	if cfg.MaxBodyBytes == "" {
 		cfg.MaxBodyBytes = "64M"
 	}
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = DefaultSessionTTL
+	}
+	if cfg.SessionIdle == 0 {
+		cfg.SessionIdle = DefaultSessionIdle
+	} else if cfg.SessionIdle < 0 {
+		cfg.SessionIdle = 0
+	}
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = errorHandler(cfg.Log)
+	e.IPExtractor = echo.ExtractIPDirect()
+	if cfg.TrustProxy {
+		e.IPExtractor = echo.ExtractIPFromXFFHeader()
+	}
 	e.Use(middleware.Recover())
 	e.Use(middleware.BodyLimit(cfg.MaxBodyBytes))
-	e.Use(middleware.SecureWithConfig(middleware.SecureConfig{
-		XSSProtection:      "0",
-		ContentTypeNosniff: "nosniff",
-		XFrameOptions:      "DENY",
-		ReferrerPolicy:     "same-origin",
-	}))
+	e.Use(secureHeaders(cfg.Web))
 	e.Use(requestLog(cfg.Log))
 	s := &Server{cfg: cfg, echo: e, throttle: newThrottle(10, 15*time.Minute)}
 	s.routes()
@@ -82,6 +96,7 @@ func (s *Server) routes() {
 	s.samplingRoutes(authed)
 	s.careRoutes(authed)
 	s.reportRoutes(authed)
+	s.securityRoutes(authed)
 	if s.cfg.Web != nil {
 		s.echo.GET("/*", echo.WrapHandler(http.FileServer(http.FS(s.cfg.Web))))
 	}

@@ -2,6 +2,7 @@ package grid
 
 import (
 	"context"
+	"math"
 	"time"
 
 	"github.com/paulmach/orb"
@@ -87,18 +88,100 @@ func (q H3Query) Validate() error {
 	return nil
 }
 
+// H3Answer is the answer of H3Counts: the resolution served (coarser than asked
+// for a role without personal access, see LocationPrivacy), the cells ordered by
+// cell, and how many cells were withheld for holding too few households.
+type H3Answer struct {
+	Res        int
+	Cells      []H3Count
+	Suppressed int
+}
+
 // H3Counts counts, per H3 cell at q.Res, the households, persons, vulnerable persons
 // or cases inside q.BBox and inside u's jurisdiction, ordered by cell. A thing counts
 // in the res-q.Res ancestor of its resolution-12 cell; a cell on the edge of the box
-// counts only its points inside the box. Errors: Invalid (query, or
-// more than MaxH3Cells cells).
+// counts only its points inside the box. Errors: Invalid (query, or more than
+// MaxH3Cells cells).
 //
-// Location privacy: at res 11–12 a count of 1 points at one household; coarsening or
-// suppressing small counts for roles without personal access is issue 7's.
-func (s *Store) H3Counts(ctx context.Context, u User, q H3Query) ([]H3Count, error) {
+// Location privacy: a role without personal access (Restricted) gets the counts of
+// s's LocationPrivacy: no finer than MaxRes, whole cells (an edge cell counts all
+// its points, so moving the box cannot single one out by difference), and only cells
+// holding at least MinHouseholds households of the jurisdiction.
+func (s *Store) H3Counts(ctx context.Context, u User, q H3Query) (H3Answer, error) {
 	if err := q.Validate(); err != nil {
-		return nil, err
+		return H3Answer{}, err
 	}
+	if !Restricted(u) {
+		cells, err := s.countCells(ctx, u, q)
+		return H3Answer{Res: q.Res, Cells: cells}, err
+	}
+	priv := s.LocationPrivacy()
+	if q.Res > priv.MaxRes {
+		q.Res = priv.MaxRes
+	}
+	touched, err := s.countCells(ctx, u, q)
+	if err != nil {
+		return H3Answer{}, err
+	}
+	if len(touched) == 0 {
+		return H3Answer{Res: q.Res, Cells: touched}, nil
+	}
+	// Whole cells: count again in the box grown by more than a cell's width, which
+	// holds every cell touching the box entirely.
+	wide := q
+	wide.BBox = growBound(q.BBox, 4*h3EdgeKm[q.Res])
+	whole, err := s.countCells(ctx, u, wide)
+	if err != nil {
+		return H3Answer{}, err
+	}
+	households := whole
+	if q.Metric != MetricHouseholds {
+		hq := wide
+		hq.Metric, hq.From, hq.To = MetricHouseholds, nil, nil
+		if households, err = s.countCells(ctx, u, hq); err != nil {
+			return H3Answer{}, err
+		}
+	}
+	count := cellMap(whole)
+	hh := cellMap(households)
+	out := H3Answer{Res: q.Res, Cells: []H3Count{}}
+	for _, c := range touched {
+		if hh[c.Cell] < priv.MinHouseholds {
+			out.Suppressed++
+			continue
+		}
+		out.Cells = append(out.Cells, H3Count{Cell: c.Cell, Count: count[c.Cell]})
+	}
+	return out, nil
+}
+
+func cellMap(cs []H3Count) map[geo.Cell]int {
+	m := make(map[geo.Cell]int, len(cs))
+	for _, c := range cs {
+		m[c.Cell] = c.Count
+	}
+	return m
+}
+
+// h3EdgeKm is the average edge length of an H3 hexagon per resolution, in km
+// (H3's published table); no cell at r is wider than 4 edges of it.
+var h3EdgeKm = [...]float64{1107.71, 418.68, 158.24, 59.81, 22.61, 8.544, 3.229, 1.221, 0.4614, 0.1744, 0.06590, 0.02491, 0.009415}
+
+// growBound widens b by km on every side (degrees of longitude scaled at the
+// latitude farthest from the equator, so the margin is at least km everywhere).
+func growBound(b orb.Bound, km float64) orb.Bound {
+	dLat := km / 111.0
+	lat := math.Max(math.Abs(b.Min[1]), math.Abs(b.Max[1])) + dLat
+	cos := math.Cos(math.Min(lat, 89) * math.Pi / 180)
+	dLon := km / (111.32 * cos)
+	return orb.Bound{
+		Min: orb.Point{math.Max(b.Min[0]-dLon, -180), math.Max(b.Min[1]-dLat, -90)},
+		Max: orb.Point{math.Min(b.Max[0]+dLon, 180), math.Min(b.Max[1]+dLat, 90)},
+	}
+}
+
+// countCells is the plain count per cell of q for u, inside u's jurisdiction.
+func (s *Store) countCells(ctx context.Context, u User, q H3Query) ([]H3Count, error) {
 	var w where
 	// Every resolution groups by the ancestor of the stored resolution-12 cell
 	// (h3_parent: bit arithmetic, as no h3 extension is available), resolution 8

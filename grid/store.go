@@ -15,7 +15,8 @@ import (
 // Store is the PostGIS store of the grid domain: plain SQL over a pgx pool, one
 // transaction per exported method that writes.
 type Store struct {
-	pool *pgxpool.Pool
+	pool    *pgxpool.Pool
+	privacy locationPrivacy
 }
 
 // NewStore wraps a pool.

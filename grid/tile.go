@@ -2,6 +2,7 @@ package grid
 
 import (
 	"context"
+	"math"
 	"strconv"
 )
 
@@ -168,6 +169,44 @@ WITH pts AS (
 )
 SELECT COALESCE(ST_AsMVT(q, 'households', 4096, 'geom'), '') FROM q`
 
+	// Restricted roles (LocationPrivacy) get households as clusters at every zoom
+	// from HouseholdClusterZoom, each placed at the centre of its cluster cell (not
+	// the mean of its households, which one odd household would pull) and withheld
+	// under $7 households. The cell is never finer than at HouseholdPointZoom's
+	// ($6 grows with zoom), so a deep zoom does not shrink it to one building.
+	householdAnonTileSQL = `
+WITH pts AS (
+  SELECT ST_AsMVTGeom(ST_Transform(h.geom, 3857), ST_TileEnvelope($1, $2, $3), 4096, 0) AS g,
+         EXISTS (SELECT 1 FROM persons pe WHERE pe.household_id = h.id AND pe.vulnerability <> '{}') AS vulnerable
+  FROM households h
+  WHERE h.geom && ST_Transform(ST_TileEnvelope($1, $2, $3), 4326)
+    AND ($5::boolean OR h.area_id IN (SELECT id FROM areas WHERE ancestors && $4::bigint[]))
+), q AS (
+  SELECT count(*)::int AS households, count(*) FILTER (WHERE vulnerable)::int AS vulnerable,
+         ST_Point((floor(ST_X(g) / $6::float8) + 0.5) * $6::float8, (floor(ST_Y(g) / $6::float8) + 0.5) * $6::float8) AS geom
+  FROM pts WHERE g IS NOT NULL
+  GROUP BY floor(ST_X(g) / $6::float8), floor(ST_Y(g) / $6::float8)
+  HAVING count(*) >= $7::int
+)
+SELECT COALESCE(ST_AsMVT(q, 'households', 4096, 'geom'), '') FROM q`
+
+	// Restricted roles get cases the same way: counts per cluster cell, no id, no
+	// time, withheld under $7 cases.
+	caseAnonTileSQL = `
+WITH pts AS (
+  SELECT ST_AsMVTGeom(ST_Transform(c.geom, 3857), ST_TileEnvelope($1, $2, $3), 4096, 0) AS g
+  FROM cases c
+  WHERE c.geom && ST_Transform(ST_TileEnvelope($1, $2, $3), 4326)
+    AND ($5::boolean OR c.area_id IN (SELECT id FROM areas WHERE ancestors && $4::bigint[]))
+), q AS (
+  SELECT count(*)::int AS cases,
+         ST_Point((floor(ST_X(g) / $6::float8) + 0.5) * $6::float8, (floor(ST_Y(g) / $6::float8) + 0.5) * $6::float8) AS geom
+  FROM pts WHERE g IS NOT NULL
+  GROUP BY floor(ST_X(g) / $6::float8), floor(ST_Y(g) / $6::float8)
+  HAVING count(*) >= $7::int
+)
+SELECT COALESCE(ST_AsMVT(q, 'cases', 4096, 'geom'), '') FROM q`
+
 	// Areas are clipped to the tile (with twice the buffer, so the cut lies outside
 	// what is drawn) before simplifying and transforming: a 3,000-vertex street
 	// then costs a few vertices at z16, not 3,000. ST_Simplify (keeping collapsed
@@ -202,7 +241,8 @@ SELECT COALESCE(ST_AsMVT(q, 'cases', 4096, 'geom'), '') FROM q`
 
 // Tile encodes one Mapbox Vector Tile (spec 2, extent 4096) of layer for u: only
 // features in u's jurisdiction (plus the outlines of the areas above it), never
-// personal data. An empty tile is a valid zero-length answer. A bad layer or tile id
+// personal data. A restricted role (see LocationPrivacy) gets households and cases
+// as clusters of at least MinHouseholds, never one point per household or case. An empty tile is a valid zero-length answer. A bad layer or tile id
 // is Invalid; a dead database is Unavailable.
 func (s *Store) Tile(ctx context.Context, u User, layer TileLayer, t TileID) ([]byte, error) {
 	if _, err := ParseTileLayer(string(layer)); err != nil {
@@ -218,8 +258,26 @@ func (s *Store) Tile(ctx context.Context, u User, layer TileLayer, t TileID) ([]
 	margin := float64(tileBuffer) / tileExtent
 	var sql string
 	args := []any{t.Z, t.X, t.Y, userAreas(u), seesAll(u), margin}
-	switch layer {
-	case HouseholdTiles:
+	restricted := Restricted(u)
+	if restricted && layer != AreaTiles {
+		if layer == HouseholdTiles && t.Z < HouseholdClusterZoom {
+			return []byte{}, nil
+		}
+		// The cluster cell keeps its z13 ground size at deeper zooms, up to a whole tile.
+		cell := float64(clusterCell)
+		if t.Z > HouseholdPointZoom {
+			cell = math.Min(cell*math.Exp2(float64(t.Z-HouseholdPointZoom)), tileExtent)
+		}
+		args[5] = cell
+		args = append(args, s.LocationPrivacy().MinHouseholds)
+		sql = householdAnonTileSQL
+		if layer == CaseTiles {
+			sql = caseAnonTileSQL
+		}
+	}
+	switch {
+	case sql != "":
+	case layer == HouseholdTiles:
 		switch {
 		case t.Z >= HouseholdPointZoom:
 			sql = householdPointTileSQL
@@ -229,10 +287,10 @@ func (s *Store) Tile(ctx context.Context, u User, layer TileLayer, t TileID) ([]
 		default:
 			return []byte{}, nil
 		}
-	case AreaTiles:
+	case layer == AreaTiles:
 		sql = areaTileSQL
 		args = append(args, t.pixelDeg(), areaLevelsAt(t.Z))
-	case CaseTiles:
+	case layer == CaseTiles:
 		sql = caseTileSQL
 	}
 	var mvt []byte

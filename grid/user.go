@@ -65,6 +65,10 @@ func (s *Store) UpsertUser(ctx context.Context, name, password string, role Role
 		if err != nil {
 			return dbError("upsert user", err)
 		}
+		// A reset password or a changed role ends every open session of the user.
+		if err := revokeSessions(ctx, tx, id); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `DELETE FROM user_areas WHERE user_id = $1`, id); err != nil {
 			return dbError("clear user areas", err)
 		}
@@ -133,23 +137,31 @@ func (s *Store) Login(ctx context.Context, name, password string, ttl time.Durat
 	return Session{Token: token, User: u, ExpiresAt: expires}, nil
 }
 
-// SessionUser returns the user of a live session; an unknown, expired or revoked
-// token is Unauthorized.
-func (s *Store) SessionUser(ctx context.Context, token string) (User, error) {
+// SessionUser returns the user of a live session; an unknown, expired, revoked or
+// idle token (unused for longer than idle; 0 means no idle limit) is Unauthorized.
+// A live session's last use is recorded at most once a minute.
+func (s *Store) SessionUser(ctx context.Context, token string, idle time.Duration) (User, error) {
 	if token == "" {
 		return User{}, Errorf(Unauthorized, "", "login required")
 	}
 	sum := sha256.Sum256([]byte(token))
 	var id int64
+	var seen time.Time
 	err := s.pool.QueryRow(ctx, `
-		SELECT s.user_id FROM sessions s JOIN users u ON u.id = s.user_id
-		WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > now() AND NOT u.disabled`,
-		sum[:]).Scan(&id)
+		SELECT s.user_id, s.last_seen_at FROM sessions s JOIN users u ON u.id = s.user_id
+		WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > now() AND NOT u.disabled
+		  AND ($2::bigint = 0 OR s.last_seen_at > now() - make_interval(secs => $2::bigint))`,
+		sum[:], int64(idle/time.Second)).Scan(&id, &seen)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return User{}, Errorf(Unauthorized, "", "session expired or unknown; log in again")
 	}
 	if err != nil {
 		return User{}, dbError("load session", err)
+	}
+	if time.Since(seen) > time.Minute {
+		if _, err := s.pool.Exec(ctx, `UPDATE sessions SET last_seen_at = now() WHERE token_hash = $1`, sum[:]); err != nil {
+			return User{}, dbError("touch session", err)
+		}
 	}
 	return s.user(ctx, id)
 }

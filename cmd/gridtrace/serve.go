@@ -18,11 +18,13 @@ import (
 type serveFlags struct {
 	addr string
 	demo bool
+	sec  securityFlags
 }
 
 func (m *Main) bindServe(fs *flag.FlagSet, f *serveFlags) {
 	fs.StringVar(&f.addr, "addr", m.envOr("GRIDTRACE_ADDR", ":8080"), "listen address (env GRIDTRACE_ADDR)")
 	fs.BoolVar(&f.demo, "demo", m.envOr("GRIDTRACE_DEMO", "") == "1", "demo mode: allow the demo users' published passwords (env GRIDTRACE_DEMO=1)")
+	m.bindSecurity(fs, &f.sec)
 }
 
 func (m *Main) runServe(ctx context.Context, args []string) error {
@@ -69,7 +71,12 @@ func (m *Main) serve(ctx context.Context, store *grid.Store, sf serveFlags, loca
 	// The care sweeper: missed check-ins and contacts raise alerts, spells are
 	// released on their last day (grid/sweep.go); idempotent across servers.
 	go store.RunSweeper(feedCtx, time.Minute, log)
-	srv := api.New(api.Config{Store: store, Log: log, Web: web.FS(), Live: hub})
+	if sf.sec.privacy != (grid.LocationPrivacy{}) {
+		if err := store.SetLocationPrivacy(sf.sec.privacy); err != nil {
+			return fmt.Errorf("location privacy flags: %w", err)
+		}
+	}
+	srv := api.New(api.Config{Store: store, Log: log, Web: web.FS(), Live: hub, SessionTTL: sf.sec.sessionTTL, SessionIdle: sf.sec.sessionIdle, TrustProxy: sf.sec.trustProxy})
 	ln, err := net.Listen("tcp", sf.addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", sf.addr, err)

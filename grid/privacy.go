@@ -1,0 +1,55 @@
+package grid
+
+import "sync/atomic"
+
+// LocationPrivacy bounds what maps show to a role without personal access (a
+// viewer): no single household may be picked out of a heat map or a tile. It is
+// policy, set by the server's flags.
+type LocationPrivacy struct {
+	// MinHouseholds is k of k-anonymity: an H3 cell or a household/case cluster is
+	// shown only when it holds at least this many households (cases for the case
+	// layer); smaller ones are withheld, not rounded. 5 follows the common small-cell
+	// rule of public-health statistics (counts under 5 are suppressed).
+	MinHouseholds int
+	// MaxRes is the finest H3 resolution served: 9 (about 0.1 km², a block of
+	// buildings); 10 and finer (a single compound or building) are coarsened to it.
+	MaxRes int
+}
+
+// DefaultLocationPrivacy is k = 5 households and H3 resolution 9 at the finest.
+func DefaultLocationPrivacy() LocationPrivacy { return LocationPrivacy{MinHouseholds: 5, MaxRes: 9} }
+
+// Validate checks the policy: k of at least 1, MaxRes between MinH3Res and MaxH3Res.
+func (p LocationPrivacy) Validate() error {
+	if p.MinHouseholds < 1 {
+		return Errorf(Invalid, "min_households", "must be at least 1")
+	}
+	if p.MaxRes < MinH3Res || p.MaxRes > MaxH3Res {
+		return Errorf(Invalid, "max_res", "must be between %d and %d", MinH3Res, MaxH3Res)
+	}
+	return nil
+}
+
+// Restricted reports whether u sees no personal field in clear (Unmasked shows
+// nothing), so maps shown to u follow LocationPrivacy.
+func Restricted(u User) bool { return !Unmasked(u.Role).Any() }
+
+// locationPrivacy holds the store's policy; nil means DefaultLocationPrivacy.
+type locationPrivacy = atomic.Pointer[LocationPrivacy]
+
+// SetLocationPrivacy sets the policy of the store's maps for restricted roles.
+func (s *Store) SetLocationPrivacy(p LocationPrivacy) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	s.privacy.Store(&p)
+	return nil
+}
+
+// LocationPrivacy is the store's policy for restricted roles.
+func (s *Store) LocationPrivacy() LocationPrivacy {
+	if p := s.privacy.Load(); p != nil {
+		return *p
+	}
+	return DefaultLocationPrivacy()
+}
