@@ -99,5 +99,9 @@ func render(err error) (int, errorBody) {
 		}
 		return he.Code, errorBody{errorDetail{Code: string(kind), Message: msg}}
 	}
+	if grid.Unreachable(err) {
+		// A store path that did not wrap its driver error still means "come back".
+		return http.StatusServiceUnavailable, errorBody{errorDetail{Code: string(grid.Unavailable), Message: "database unavailable"}}
+	}
 	return http.StatusInternalServerError, errorBody{errorDetail{Code: string(grid.Internal), Message: "internal error"}}
 }

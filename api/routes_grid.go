@@ -14,9 +14,9 @@ func (s *Server) gridRoutes(g *echo.Group) {
 	g.GET("/areas/:id", s.handleAreaGet)
 	writers := requireRole(grid.HouseholdWriters()...)
 	g.GET("/households", s.handleHouseholdList)
-	g.POST("/households", s.handleHouseholdCreate, writers)
+	g.POST("/households", s.handleHouseholdCreate, writers, bodyLimit(MaxJSONBody))
 	g.GET("/households/:id", s.handleHouseholdGet)
-	g.PUT("/households/:id", s.handleHouseholdUpdate, writers)
+	g.PUT("/households/:id", s.handleHouseholdUpdate, writers, bodyLimit(MaxJSONBody))
 	g.GET("/cases", s.handleCaseList)
 	g.GET("/h3", s.handleH3Counts)
 }

@@ -47,10 +47,10 @@ func (s *Server) traceRoutes(g *echo.Group) {
 	writers := requireRole(trace.Writers()...)
 	g.POST("/pings", h.handlePingsUpload, writers, bodyLimit(MaxPingBody))
 	g.GET("/trace/subjects", h.handleSubjectList, readers)
-	g.PUT("/trace/subjects/:id", h.handleSubjectUpdate, writers)
+	g.PUT("/trace/subjects/:id", h.handleSubjectUpdate, writers, bodyLimit(MaxJSONBody))
 	g.GET("/trace/subjects/:id/track", h.handleTrack, readers)
 	g.GET("/trace/subjects/:id/stays", h.handleStays, readers)
-	g.POST("/trace/contacts", h.handleContactsRun, readers)
+	g.POST("/trace/contacts", h.handleContactsRun, readers, bodyLimit(MaxJSONBody))
 	g.GET("/trace/contacts", h.handleContactsGet, readers)
 	g.GET("/trace/contacts.csv", h.handleContactsCSV, readers)
 }

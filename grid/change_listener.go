@@ -62,6 +62,9 @@ type ListenerConfig struct {
 	GapWait time.Duration
 	// LateWindow is how long skipped ids are looked for (default 10 minutes).
 	LateWindow time.Duration
+	// Health, when set, is told when reading the outbox starts failing (false) and
+	// when it works again (true), so live clients can be told the database is away.
+	Health func(ok bool)
 }
 
 // Defaults of ListenerConfig.
@@ -165,11 +168,17 @@ func (l *Listener) noteResult(err error) {
 	case err != nil && !l.failing:
 		l.failing = true
 		l.cfg.Log.Warn("change feed: read failed; retrying", "err", err, "every", l.cfg.PollEvery)
+		if l.cfg.Health != nil {
+			l.cfg.Health(false)
+		}
 	case err != nil:
 		l.cfg.Log.Debug("change feed: read failed", "err", err)
 	case l.failing:
 		l.failing = false
 		l.cfg.Log.Info("change feed: reading again", "position", l.pos)
+		if l.cfg.Health != nil {
+			l.cfg.Health(true)
+		}
 	}
 }
 

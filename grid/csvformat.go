@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -129,6 +130,11 @@ func parseCoord(s, field string) (float64, *RowError) {
 	v, err := strconv.ParseFloat(s, 64)
 	if err != nil {
 		return 0, &RowError{Field: field, Reason: fmt.Sprintf("%q is not a number", s)}
+	}
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		// ParseFloat reads "NaN" and "Inf", which no geocoder writes and PostGIS
+		// would store as a point nowhere.
+		return 0, &RowError{Field: field, Reason: fmt.Sprintf("%q is not a finite number", s)}
 	}
 	return v, nil
 }

@@ -4,6 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"strings"
+	"syscall"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -84,12 +88,34 @@ func dbError(op string, err error) error {
 			return &Error{Kind: Invalid, Message: "value not allowed", Field: pe.ColumnName, Err: fmt.Errorf("%s: %w", op, err)}
 		case "40001", "40P01", "55P03":
 			return &Error{Kind: Conflict, Message: "concurrent change, retry", Err: fmt.Errorf("%s: %w", op, err)}
-		case "57P01", "57P02", "57P03", "08000", "08003", "08006":
-			return &Error{Kind: Unavailable, Message: "database unavailable", Err: fmt.Errorf("%s: %w", op, err)}
 		}
 	}
-	if pgconn.SafeToRetry(err) || errors.Is(err, context.DeadlineExceeded) {
+	if Unreachable(err) || errors.Is(err, context.DeadlineExceeded) {
 		return &Error{Kind: Unavailable, Message: "database unavailable", Err: fmt.Errorf("%s: %w", op, err)}
 	}
 	return fmt.Errorf("%s: %w", op, err)
+}
+
+// Unreachable reports whether err says the database could not be reached or went
+// away (refused or dropped connection, server shutting down or out of connections)
+// rather than refusing a statement: the request may succeed once it is back, so
+// callers answer Unavailable (503 with Retry-After), never Internal. A write that
+// failed this way was rolled back by PostgreSQL, except a COMMIT cut off in flight,
+// whose outcome the client cannot know either way.
+func Unreachable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		// Class 08: connection exception; 57P01-03: admin/crash shutdown, cannot
+		// connect now; 53300: too many connections.
+		return strings.HasPrefix(pe.Code, "08") || pe.Code == "57P01" || pe.Code == "57P02" ||
+			pe.Code == "57P03" || pe.Code == "53300"
+	}
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	return errors.As(err, &ce) || errors.As(err, &ne) || pgconn.SafeToRetry(err) || pgconn.Timeout(err) ||
+		errors.Is(err, pgconn.ErrConnClosed) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }

@@ -32,11 +32,14 @@ function indicator() {
   el.id = 'live-status';
   el.setAttribute('role', 'status');
   (document.getElementById('status') || document.body).append(el);
-  const text = {live: 'live', connecting: 'connecting…', reconnecting: 'reconnecting…'};
+  const text = {live: 'live', connecting: 'connecting…', reconnecting: 'reconnecting…', degraded: 'database unavailable, retrying…'};
   return (state) => {
     el.dataset.state = state;
     el.textContent = text[state];
-    el.title = state === 'live' ? 'Changes appear as they happen' : 'The live feed is (re)connecting; nothing is lost meanwhile';
+    el.title = {
+      live: 'Changes appear as they happen',
+      degraded: 'The server cannot reach its database: edits are refused (503) until it returns; the map catches up then',
+    }[state] || 'The live feed is (re)connecting; nothing is lost meanwhile';
   };
 }
 
@@ -111,6 +114,10 @@ export function startLive(map, {onChange = () => {}, onRefresh = () => {}} = {})
         window.dispatchEvent(new CustomEvent('gridtrace:change', {detail: msg}));
         refresh(sourceOf(msg.entity));
         onChange(msg);
+        return;
+      case 'status':
+        // The server lost (or regained) its database: say so rather than look quiet.
+        setState(msg.database === 'unavailable' ? 'degraded' : 'live');
         return;
       case 'error':
         console.warn('live feed:', msg.message);

@@ -94,6 +94,11 @@ func (c *client) serve(ctx context.Context, pos, since int64, hasSince bool) {
 	if err := c.write(controlMessage(helloJSON{Type: "hello", LastID: pos})); err != nil {
 		return
 	}
+	if c.hub.databaseDown() {
+		if err := c.write(controlMessage(statusJSON{Type: "status", Database: "unavailable"})); err != nil {
+			return
+		}
+	}
 	floor := pos
 	if hasSince {
 		f, err := c.replay(ctx, since, pos)

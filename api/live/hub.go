@@ -71,6 +71,7 @@ type Hub struct {
 	last    int64 // the position of the last Publish
 	ready   bool  // a position is known: Publish has been called
 	closing bool
+	dbDown  bool           // the listener's last read failed (see SetDatabase)
 	wg      sync.WaitGroup // one per connection being served
 
 	// ctx bounds the replay reads; cancelled by Close.
@@ -154,6 +155,30 @@ func (h *Hub) Publish(upTo int64, cs []grid.Change) {
 			}
 		}
 	}
+}
+
+// SetDatabase tells every client whether the database answers, as a message
+// {"type":"status","database":"unavailable"|"available"}: while it is down no change
+// can be written or read, and the map says so instead of looking merely quiet. Its
+// signature is grid.ListenerConfig.Health.
+func (h *Hub) SetDatabase(ok bool) {
+	state := "available"
+	if !ok {
+		state = "unavailable"
+	}
+	m := controlMessage(statusJSON{Type: "status", Database: state})
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.dbDown = !ok
+	for c := range h.clients {
+		h.deliver(c, m)
+	}
+}
+
+func (h *Hub) databaseDown() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.dbDown
 }
 
 // deliver queues m for c, or drops c when its queue is full; h.mu is held.
@@ -386,6 +411,11 @@ func controlMessage(v any) *message {
 type helloJSON struct {
 	Type   string `json:"type"` // "hello" or "reset"
 	LastID int64  `json:"last_id"`
+}
+
+type statusJSON struct {
+	Type     string `json:"type"`     // "status"
+	Database string `json:"database"` // "available" or "unavailable"
 }
 
 type errorJSON struct {

@@ -28,6 +28,7 @@ const benchUsage = `usage: gridtrace bench import [--households 1000000] [--seed
        gridtrace bench live [--clients 1000,5000] [--changes 100] [flags]   (bench live -h)
        gridtrace bench trace [--people 20000] [--days 14] [--pings 10000000] [flags]   (bench trace -h)
        gridtrace bench sampling [--households 50000] [--teams 5] [--stops 300] [flags]   (bench sampling -h)
+       gridtrace bench http [--url http://127.0.0.1:8080] [--clients 100] [--duration 60s]   (bench http -h)
 
 Generates synthetic households (deterministic for a seed, points uniform in
 Shanghai's box 121.2–121.8 E, 30.9–31.5 N) into a temporary CSV, creates a throwaway
@@ -47,6 +48,9 @@ type benchFlags struct {
 func (m *Main) runBench(ctx context.Context, args []string) error {
 	if len(args) > 0 && args[0] == "live" {
 		return m.runBenchLive(ctx, args[1:])
+	}
+	if len(args) > 0 && args[0] == "http" {
+		return m.runBenchHTTP(ctx, args[1:])
 	}
 	if len(args) > 0 && args[0] == "trace" {
 		return m.runBenchTrace(ctx, args[1:])

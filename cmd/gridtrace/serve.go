@@ -63,7 +63,7 @@ func (m *Main) serve(ctx context.Context, store *grid.Store, sf serveFlags, loca
 	log := m.logger(m.envOr("GRIDTRACE_LOG_LEVEL", "info"))
 	// The live map: the listener follows the change feed and the hub fans it out.
 	hub := live.NewHub(live.Config{Store: store, Log: log})
-	feed := grid.NewListener(store, grid.ListenerConfig{Publish: hub.Publish, Log: log})
+	feed := grid.NewListener(store, grid.ListenerConfig{Publish: hub.Publish, Health: hub.SetDatabase, Log: log})
 	feedCtx, stopFeed := context.WithCancel(context.Background())
 	feedDone := make(chan error, 1)
 	go func() { feedDone <- feed.Run(feedCtx) }()
