@@ -104,6 +104,63 @@ var accessRules = []accessRule{
 	{"POST", "/api/v1/trace/contacts", writersOf(trace.Readers()), outSame, "/api/v1/trace/contacts", "/api/v1/trace/contacts?format=csv", `{"case":{sCase}}`, `{"case":{sCase}}`, true},
 	{"GET", "/api/v1/trace/contacts", writersOf(trace.Readers()), outSame, "/api/v1/trace/contacts?run={run}", "/api/v1/trace/contacts?case={sCase}&format=csv", "", "", true},
 	{"GET", "/api/v1/trace/contacts.csv", writersOf(trace.Readers()), outSame, "/api/v1/trace/contacts.csv?run={run}", "/api/v1/trace/contacts.csv?case={sCase}", "", "", true},
+	// Sampling (issue 4): points, rounds, swabs and pools, coverage, the missing list
+	// and door-to-door routes. Writes come in an order that keeps every inside
+	// fixture alive for the next role: the point is in use by the open round (409),
+	// and the round is closed last.
+	{"GET", "/api/v1/sampling/points", allRoles, outFiltered, "/api/v1/sampling/points", "/api/v1/sampling/points?bbox={boxOut}", "", "", false},
+	{"GET", "/api/v1/sampling/points/:id", allRoles, outNotFound, "/api/v1/sampling/points/{ptIn}", "/api/v1/sampling/points/{ptOut}", "", "", false},
+	{"POST", "/api/v1/sampling/points", writersOf(grid.SamplingManagers()), outForbidden, "/api/v1/sampling/points", "/api/v1/sampling/points", `{"name":"矩阵点","lng":121.43,"lat":31.13,"capacity_per_hour":60}`, `{"name":"矩阵点","lng":121.53,"lat":31.13,"capacity_per_hour":60}`, false},
+	{"PUT", "/api/v1/sampling/points/:id", writersOf(grid.SamplingManagers()), outNotFound, "/api/v1/sampling/points/{ptIn}", "/api/v1/sampling/points/{ptOut}", `{"name":"一社区采样点","lng":121.415,"lat":31.115,"capacity_per_hour":60,"grid_ids":[3,10],"version":1}`, `{"name":"矩阵点","lng":121.515,"lat":31.115,"capacity_per_hour":60,"version":1}`, false},
+	{"DELETE", "/api/v1/sampling/points/:id", writersOf(grid.SamplingManagers()), outNotFound, "/api/v1/sampling/points/{ptIn}", "/api/v1/sampling/points/{ptOut}", "", "", false},
+	{"GET", "/api/v1/sampling/rounds", allRoles, outFiltered, "/api/v1/sampling/rounds", "/api/v1/sampling/rounds", "", "", false},
+	{"GET", "/api/v1/sampling/rounds/:id", allRoles, outNotFound, "/api/v1/sampling/rounds/{rIn}", "/api/v1/sampling/rounds/{rOut}", "", "", false},
+	{"POST", "/api/v1/sampling/rounds", writersOf(grid.SamplingManagers()), outNotFound, "/api/v1/sampling/rounds", "/api/v1/sampling/rounds", `{"name":"矩阵轮","area_id":3,"date":"2022-04-11"}`, `{"name":"矩阵轮","area_id":6,"date":"2022-04-11"}`, false},
+	{"GET", "/api/v1/sampling/rounds/:id/assignments", allRoles, outNotFound, "/api/v1/sampling/rounds/{rIn}/assignments", "/api/v1/sampling/rounds/{rOut}/assignments?grid_id=6", "", "", false},
+	{"POST", "/api/v1/sampling/rounds/:id/swabs", writersOf(grid.SamplingRecorders()), outNotFound, "/api/v1/sampling/rounds/{rIn}/swabs", "/api/v1/sampling/rounds/{rOut}/swabs", `{"person_id":2,"tube_id":"T-M-IN","pool_id":"P-M-IN"}`, `{"person_id":6,"tube_id":"T-M-OUT","pool_id":"P-M-OUT"}`, false},
+	{"GET", "/api/v1/sampling/rounds/:id/pools", allRoles, outNotFound, "/api/v1/sampling/rounds/{rIn}/pools", "/api/v1/sampling/rounds/{rOut}/pools?result=pending", "", "", false},
+	{"POST", "/api/v1/sampling/pools/:pool_id/result", writersOf(grid.SamplingManagers()), outNotFound, "/api/v1/sampling/pools/{poolIn}/result", "/api/v1/sampling/pools/{poolOut}/result", `{"result":"positive"}`, `{"result":"positive"}`, true},
+	{"GET", "/api/v1/sampling/rounds/:id/coverage", allRoles, outNotFound, "/api/v1/sampling/rounds/{rIn}/coverage", "/api/v1/sampling/rounds/{rOut}/coverage?level=community", "", "", false},
+	{"GET", "/api/v1/sampling/rounds/:id/coverage", allRoles, outNotFound, "/api/v1/sampling/rounds/{rIn}/coverage?level=district", "/api/v1/sampling/rounds/{rOut}/coverage?level=street", "", "", false},
+	{"GET", "/api/v1/sampling/rounds/:id/missing", writersOf(grid.SamplingNameReaders()), outNotFound, "/api/v1/sampling/rounds/{rIn}/missing", "/api/v1/sampling/rounds/{rOut}/missing?area_id=6", "", "", true},
+	{"GET", "/api/v1/sampling/rounds/:id/routes", allRoles, outNotFound, "/api/v1/sampling/rounds/{rIn}/routes", "/api/v1/sampling/rounds/{rOut}/routes", "", "", false},
+	{"GET", "/api/v1/sampling/my-route", allRoles, outSame, "/api/v1/sampling/my-route", "/api/v1/sampling/my-route", "", "", false},
+	{"POST", "/api/v1/sampling/rounds/:id/routes", writersOf(grid.SamplingManagers()), outNotFound, "/api/v1/sampling/rounds/{rIn}/routes", "/api/v1/sampling/rounds/{rOut}/routes", `{"teams":[{"name":"矩阵队","depot":{"lng":121.415,"lat":31.115}}],"seed":1,"budget_ms":50}`, `{"teams":[{"name":"矩阵队","depot":{"lng":121.515,"lat":31.115}}],"seed":1,"budget_ms":50}`, false},
+	{"POST", "/api/v1/sampling/rounds/:id/stops/:household_id", writersOf(grid.SamplingRecorders()), outNotFound, "/api/v1/sampling/rounds/{rIn}/stops/1", "/api/v1/sampling/rounds/{rOut}/stops/4", `{"outcome":"done"}`, `{"outcome":"done"}`, false},
+	{"POST", "/api/v1/sampling/rounds/:id/close", writersOf(grid.SamplingManagers()), outNotFound, "/api/v1/sampling/rounds/{rIn}/close", "/api/v1/sampling/rounds/{rOut}/close", "", "", false},
+	// Care: isolation and check-ins, sites and transfers, the vulnerable, deliveries,
+	// alerts; then the daily report.
+	{"GET", "/api/v1/care-policy", allRoles, outSame, "/api/v1/care-policy", "/api/v1/care-policy", "", "", false},
+	{"PUT", "/api/v1/care-policy", writersOf(grid.CarePolicyWriters()), outSame, "/api/v1/care-policy", "/api/v1/care-policy", `{"version":0}`, `{"version":0}`, false},
+	{"POST", "/api/v1/isolations/eligibility", writersOf(grid.CareWriters()), outNotFound, "/api/v1/isolations/eligibility", "/api/v1/isolations/eligibility", `{"person_id":1}`, `{"person_id":6}`, false},
+	{"GET", "/api/v1/isolations", allRoles, outFiltered, "/api/v1/isolations", "/api/v1/isolations?area_id=6&status=all", "", "", true},
+	{"GET", "/api/v1/isolations/:id", allRoles, outNotFound, "/api/v1/isolations/{isoIn}", "/api/v1/isolations/{isoOut}", "", "", true},
+	{"GET", "/api/v1/isolations/:id/checkins", allRoles, outNotFound, "/api/v1/isolations/{isoIn}/checkins", "/api/v1/isolations/{isoOut}/checkins", "", "", false},
+	{"POST", "/api/v1/isolations", writersOf(grid.CareWriters()), outNotFound, "/api/v1/isolations", "/api/v1/isolations", `{"person_id":2,"kind":"health_monitoring","reason":"close_contact"}`, `{"person_id":6,"kind":"health_monitoring","reason":"close_contact"}`, true},
+	{"POST", "/api/v1/isolations/:id/checkins", writersOf(grid.CareWriters()), outNotFound, "/api/v1/isolations/{isoIn}/checkins", "/api/v1/isolations/{isoOut}/checkins", `{"temperature_c":36.6}`, `{"temperature_c":36.6}`, false},
+	{"GET", "/api/v1/sites", allRoles, outFiltered, "/api/v1/sites", "/api/v1/sites?free=true", "", "", false},
+	{"POST", "/api/v1/sites", writersOf(grid.CommandWriters()), outForbidden, "/api/v1/sites", "/api/v1/sites", `{"name":"矩阵隔离点","location":[121.43,31.13],"rooms":3}`, `{"name":"矩阵隔离点","location":[121.53,31.13],"rooms":3}`, false},
+	{"GET", "/api/v1/transfers", allRoles, outFiltered, "/api/v1/transfers", "/api/v1/transfers?status=requested", "", "", false},
+	{"POST", "/api/v1/transfers", writersOf(grid.CommandWriters()), outNotFound, "/api/v1/transfers", "/api/v1/transfers", `{"person_id":3,"site_id":{siteIn},"reason":"close_contact"}`, `{"person_id":6,"site_id":{siteOut},"reason":"close_contact"}`, false},
+	{"POST", "/api/v1/transfers/:id/depart", writersOf(grid.CommandWriters()), outNotFound, "/api/v1/transfers/{trIn}/depart", "/api/v1/transfers/{trOut}/depart", "", "", false},
+	{"POST", "/api/v1/transfers/:id/arrive", writersOf(grid.CommandWriters()), outNotFound, "/api/v1/transfers/{trIn}/arrive", "/api/v1/transfers/{trOut}/arrive", "", "", false},
+	{"POST", "/api/v1/transfers/:id/cancel", writersOf(grid.CommandWriters()), outNotFound, "/api/v1/transfers/{trIn}/cancel", "/api/v1/transfers/{trOut}/cancel", "", "", false},
+	{"GET", "/api/v1/vulnerable", allRoles, outFiltered, "/api/v1/vulnerable", "/api/v1/vulnerable?due=true", "", "", true},
+	{"PUT", "/api/v1/vulnerable/:id/worker", writersOf(grid.CommandWriters()), outNotFound, "/api/v1/vulnerable/1/worker", "/api/v1/vulnerable/6/worker", `{"worker_id":{uWorker}}`, `{"worker_id":{uWorker}}`, false},
+	{"POST", "/api/v1/vulnerable/:id/contacts", writersOf(grid.CareWriters()), outNotFound, "/api/v1/vulnerable/1/contacts", "/api/v1/vulnerable/6/contacts", `{"needs":["food"]}`, `{"needs":["food"]}`, false},
+	{"GET", "/api/v1/deliveries", allRoles, outFiltered, "/api/v1/deliveries", "/api/v1/deliveries?status=requested", "", "", false},
+	{"POST", "/api/v1/deliveries", writersOf(grid.CareWriters()), outNotFound, "/api/v1/deliveries", "/api/v1/deliveries", `{"household_id":1,"items":["food"]}`, `{"household_id":4,"items":["food"]}`, false},
+	{"POST", "/api/v1/deliveries/:id/dispatch", writersOf(grid.CareWriters()), outNotFound, "/api/v1/deliveries/{dIn}/dispatch", "/api/v1/deliveries/{dOut}/dispatch", "", "", false},
+	{"POST", "/api/v1/deliveries/:id/deliver", writersOf(grid.CareWriters()), outNotFound, "/api/v1/deliveries/{dIn}/deliver", "/api/v1/deliveries/{dOut}/deliver", "", "", false},
+	{"POST", "/api/v1/deliveries/:id/cancel", writersOf(grid.CareWriters()), outNotFound, "/api/v1/deliveries/{dIn}/cancel", "/api/v1/deliveries/{dOut}/cancel", "", "", false},
+	{"GET", "/api/v1/alerts", allRoles, outFiltered, "/api/v1/alerts", "/api/v1/alerts?status=all", "", "", false},
+	{"POST", "/api/v1/alerts/:id/acknowledge", writersOf(grid.CareWriters()), outNotFound, "/api/v1/alerts/{aIn}/acknowledge", "/api/v1/alerts/{aOut}/acknowledge", "", "", false},
+	{"POST", "/api/v1/alerts/:id/close", writersOf(grid.CareWriters()), outNotFound, "/api/v1/alerts/{aIn}/close", "/api/v1/alerts/{aOut}/close", "", "", false},
+	{"GET", "/api/v1/reports/daily", allRoles, outFiltered, "/api/v1/reports/daily?date={today}&level=community", "/api/v1/reports/daily?date={today}&level=street", "", "", false},
+	{"GET", "/api/v1/reports/daily", allRoles, outFiltered, "/api/v1/reports/daily?date={today}&level=grid&format=csv", "/api/v1/reports/daily?date={today}&level=community&format=csv", "", "", false},
+	{"GET", "/api/v1/reports/daily", allRoles, outFiltered, "/api/v1/reports/daily?date={today}&level=grid&format=html", "/api/v1/reports/daily?date={today}&level=district&format=html", "", "", false},
+	{"GET", "/api/v1/reports/daily/missing", allRoles, outFiltered, "/api/v1/reports/daily/missing?date={today}", "/api/v1/reports/daily/missing?date=2022-04-04", "", "", false},
+	{"POST", "/api/v1/reports/daily/submissions", writersOf(grid.CareWriters()), outNotFound, "/api/v1/reports/daily/submissions", "/api/v1/reports/daily/submissions", `{"area_id":10,"date":"{today}"}`, `{"area_id":11,"date":"{today}"}`, false},
 	{"GET", "/api/v1/audit", adminOnly, outSame, "/api/v1/audit?entity=person", "/api/v1/audit?user={uTarget}", "", "", false},
 	{"POST", "/api/v1/users/:id/revoke-sessions", adminOnly, outMissing, "/api/v1/users/{uTarget}/revoke-sessions", "/api/v1/users/999999/revoke-sessions", "", "", false},
 	{"POST", "/api/v1/users/:id/disable", adminOnly, outMissing, "/api/v1/users/{uTarget}/disable", "/api/v1/users/999999/disable", "", "", false},
@@ -188,6 +245,8 @@ func newMatrixFixture(t *testing.T) *matrixFixture {
 	}
 	f.vars["uTarget"] = fmt.Sprint(f.mkUser(t, "m-target", grid.GridWorker, []int64{3}))
 	admin := f.token(t, grid.Admin)
+	// Sampling and care first: zones would make every household door to door.
+	f.mkSamplingCare(t, admin)
 
 	// Zones: one in community 3, one in community 6 whose reason is a marker.
 	mkZone := func(geom, reason string) string {
@@ -254,6 +313,93 @@ func newMatrixFixture(t *testing.T) *matrixFixture {
 	f.vars["tileOut"] = strings.TrimPrefix(tilePath("x", orb.Point{121.51, 31.11}, 14), "/tiles/x/")
 	f.vars["tileCaseOut"] = strings.TrimPrefix(tilePath("x", orb.Point{121.52, 31.12}, 14), "/tiles/x/")
 	return f
+}
+
+// mkSamplingCare adds the sampling and care fixture, one of each inside community 3
+// and outside it (community 6, every name holding the marker 三社区), written as
+// admin through the API: grids 10 (in 3) and 11 (in 6) for report submissions;
+// persons 1 and 6 disabled (vulnerable, door to door); a sampling point and a round
+// on each side, the inside round's household 2 sent to the point (so the point
+// cannot be deleted while it is open) and person 3 swabbed into pool poolIn, person
+// 1 left missing; door-to-door routes with a team for every matrix user, the
+// outside round newer than the inside one; a health-monitoring spell of person 1
+// and of person 6 with a feverish check-in (alerts aIn, aOut); a site on each side
+// (the outside one full, its alert naming it), transfers of persons 1 and 6, a
+// contact, a delivery and a report submission on each side.
+func (f *matrixFixture) mkSamplingCare(t *testing.T, admin string) {
+	t.Helper()
+	ctx := context.Background()
+	for _, q := range []string{
+		`INSERT INTO areas (id, parent_id, level, name, code, ancestors, geom) VALUES
+		  (10, 3, 'grid', '一社区一网格', '测试区/甲街道/一社区/一网格', '{1,2,3,10}', ST_Multi(ST_MakeEnvelope(121.40, 31.10, 121.425, 31.125, 4326))),
+		  (11, 6, 'grid', '三社区一网格', '测试区/乙街道/三社区/一网格', '{1,5,6,11}', ST_Multi(ST_MakeEnvelope(121.50, 31.10, 121.525, 31.125, 4326)))`,
+		`UPDATE persons SET vulnerability = '{disabled}' WHERE id IN (1, 6)`,
+	} {
+		if _, err := f.pool.Exec(ctx, q); err != nil {
+			t.Fatalf("fixture: %s: %v", q, err)
+		}
+	}
+	call := func(method, url, body string) map[string]any {
+		t.Helper()
+		var out map[string]any
+		if code := do(t, method, f.url+url, admin, f.expand(body), &out); code != http.StatusOK && code != http.StatusCreated {
+			t.Fatalf("fixture %s %s: %d %v", method, url, code, out)
+		}
+		return out
+	}
+	id := func(m map[string]any, key string) string { return fmt.Sprint(int64(m[key].(float64))) }
+	f.vars["today"] = time.Now().UTC().Format(time.DateOnly)
+	f.vars["uWorker"] = fmt.Sprint(f.users[grid.GridWorker])
+
+	// Care.
+	for _, side := range []struct{ suffix, person, household, site, loc, rooms, grid string }{
+		{"In", "1", "1", "一社区隔离点", "[121.435,31.135]", "5", "10"},
+		{"Out", "6", "4", "三社区隔离点", "[121.535,31.135]", "1", "11"},
+	} {
+		iso := call("POST", "/api/v1/isolations", `{"person_id":`+side.person+`,"kind":"health_monitoring","reason":"close_contact"}`)
+		f.vars["iso"+side.suffix] = id(iso, "id")
+		k := call("POST", "/api/v1/isolations/"+f.vars["iso"+side.suffix]+"/checkins", `{"temperature_c":38.6}`)
+		f.vars["a"+side.suffix] = id(k, "alert_id")
+		site := call("POST", "/api/v1/sites", `{"name":"`+side.site+`","address":"`+side.site+`路1号","location":`+side.loc+`,"rooms":`+side.rooms+`}`)
+		f.vars["site"+side.suffix] = id(site, "id")
+		tr := call("POST", "/api/v1/transfers", `{"person_id":`+side.person+`,"site_id":`+f.vars["site"+side.suffix]+`,"vehicle":"`+side.site+`车"}`)
+		f.vars["tr"+side.suffix] = id(tr, "id")
+		call("POST", "/api/v1/vulnerable/"+side.person+"/contacts", `{"needs":["food"],"note":"`+side.site+`联系"}`)
+		d := call("POST", "/api/v1/deliveries", `{"household_id":`+side.household+`,"items":["food"],"note":"`+side.site+`送菜"}`)
+		f.vars["d"+side.suffix] = id(d, "id")
+		call("POST", "/api/v1/reports/daily/submissions", `{"area_id":`+side.grid+`,"date":"{today}"}`)
+	}
+	call("PUT", "/api/v1/vulnerable/1/worker", `{"worker_id":{uWorker}}`)
+
+	// Sampling.
+	for _, side := range []struct{ suffix, name, lng, grids, area, person string }{
+		{"In", "一社区", "121.415", "[3,10]", "3", "3"},
+		{"Out", "三社区", "121.515", "[6,11]", "6", "6"},
+	} {
+		pt := call("POST", "/api/v1/sampling/points", `{"name":"`+side.name+`采样点","lng":`+side.lng+`,"lat":31.115,"capacity_per_hour":60,"grid_ids":`+side.grids+`}`)
+		f.vars["pt"+side.suffix] = id(pt, "id")
+		r := call("POST", "/api/v1/sampling/rounds", `{"name":"`+side.name+`全员核酸","area_id":`+side.area+`,"date":"2022-04-10"}`)
+		f.vars["r"+side.suffix] = id(r, "id")
+		f.vars["pool"+side.suffix] = "P-" + strings.ToUpper(side.suffix) + "-1"
+		call("POST", "/api/v1/sampling/rounds/"+f.vars["r"+side.suffix]+"/swabs",
+			`{"person_id":`+side.person+`,"tube_id":"T-`+strings.ToUpper(side.suffix)+`-1","pool_id":"`+f.vars["pool"+side.suffix]+`"}`)
+		var teams []string
+		for _, role := range grid.Roles {
+			teams = append(teams, fmt.Sprintf(`{"name":"%s队%s","user_id":%d,"depot":{"lng":%s,"lat":31.115}}`, side.name, role, f.users[role], side.lng))
+		}
+		call("POST", "/api/v1/sampling/rounds/"+f.vars["r"+side.suffix]+"/routes", `{"teams":[`+strings.Join(teams, ",")+`],"seed":1,"budget_ms":50}`)
+	}
+	var as struct {
+		Assignments []struct {
+			HouseholdID int64  `json:"household_id"`
+			PointID     *int64 `json:"point_id"`
+			DoorToDoor  bool   `json:"door_to_door"`
+		}
+	}
+	do(t, "GET", f.url+"/api/v1/sampling/rounds/"+f.vars["rIn"]+"/assignments", admin, "", &as)
+	if len(as.Assignments) != 2 || !as.Assignments[1].DoorToDoor || as.Assignments[0].PointID == nil || fmt.Sprint(*as.Assignments[0].PointID) != f.vars["ptIn"] {
+		t.Fatalf("fixture round: assignments %+v, want household 2 at point %s and 1 door to door", as.Assignments, f.vars["ptIn"])
+	}
 }
 
 // mkUser writes a user with a jurisdiction (no password: sessions are written
@@ -458,13 +604,17 @@ func TestAccessMatrix(t *testing.T) {
 
 // showsField reports whether the rule's inside read answers person 1's field: the
 // JSON zone summary lists only the vulnerable (person 1 is not), and trace answers
-// show a linked resident's name, phone and ID number but no birth date.
+// show a linked resident's name, phone and ID number but no birth date; the
+// sampling missing list, isolations and the vulnerable show name and phone only.
 func showsField(r accessRule, field string) bool {
 	if r.path == "/api/v1/zones/:id/summary" && !strings.Contains(r.inURL, "csv") {
 		return false
 	}
 	if strings.Contains(r.path, "/trace/") && field == "birth_date" {
 		return false
+	}
+	if strings.HasPrefix(r.path, "/api/v1/sampling/") || strings.HasPrefix(r.path, "/api/v1/isolations") || r.path == "/api/v1/vulnerable" {
+		return field == "name" || field == "phone"
 	}
 	return true
 }
@@ -533,7 +683,7 @@ func (f *matrixFixture) checkTile(t *testing.T, role grid.Role, what string, bod
 	if role == grid.Admin {
 		return
 	}
-	allowed := map[string][]float64{"households": {1, 2}, "cases": {1}, "areas": {1, 2, 3}}
+	allowed := map[string][]float64{"households": {1, 2}, "cases": {1}, "areas": {1, 2, 3, 10}}
 	k := f.store.LocationPrivacy().MinHouseholds
 	for _, l := range layers {
 		for _, ft := range l.Features {

@@ -343,15 +343,20 @@ func (s *Store) RoundRoutes(ctx context.Context, u User, id int64) (RoutePlan, e
 	return out, err
 }
 
-// MyRoute is u's team route in the newest open round that gives them one.
-// NotFound when there is none.
+// MyRoute is u's team route in the newest open round visible to u that gives them
+// one: a team of a round outside u's jurisdiction (any user may be named on a team)
+// is not u's to see. NotFound when there is none.
 func (s *Store) MyRoute(ctx context.Context, u User) (TeamRoute, error) {
 	var out TeamRoute
 	err := s.readTx(ctx, func(tx pgx.Tx) error {
 		var round int64
 		var team int
-		err := tx.QueryRow(ctx, `SELECT r.id, sr.team FROM sampling_routes sr JOIN sampling_rounds r ON r.id = sr.round_id
-			WHERE sr.user_id = $1 AND r.status = 'open' ORDER BY r.id DESC, sr.team LIMIT 1`, u.ID).Scan(&round, &team)
+		var w where
+		w.add("sr.user_id = ?", u.ID)
+		w.add("r.status = 'open'")
+		w.visibleRound(u)
+		err := tx.QueryRow(ctx, `SELECT r.id, sr.team FROM sampling_routes sr JOIN sampling_rounds r ON r.id = sr.round_id`+
+			w.sql()+` ORDER BY r.id DESC, sr.team LIMIT 1`, w.args...).Scan(&round, &team)
 		if err == pgx.ErrNoRows {
 			return Errorf(NotFound, "", "you have no route in an open round")
 		}
