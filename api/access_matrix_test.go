@@ -721,7 +721,9 @@ func (f *matrixFixture) routes(t *testing.T) []string {
 // liveMatrix checks GET /api/v1/live for every role: no session is 401; a session
 // connects, and hears a change inside its jurisdiction but never one outside (the
 // outside change is committed first, so hearing the inside one proves the outside
-// one was filtered, not late). It returns the number of cases checked.
+// one was filtered, not late), for households and for the change rows of sampling
+// and care (swab, check-in, contact, site, report submission). It returns the
+// number of cases checked.
 func (f *matrixFixture) liveMatrix(t *testing.T) int {
 	t.Helper()
 	wsURL := "ws" + strings.TrimPrefix(f.url, "http") + "/api/v1/live"
@@ -749,18 +751,60 @@ func (f *matrixFixture) liveMatrix(t *testing.T) int {
 			t.Fatalf("live matrix: update household %s: %d", id, code)
 		}
 	}
+	// Then the change rows of sampling and care, a write outside before one inside
+	// for each entity.
+	type change struct {
+		entity string
+		id     int64
+	}
+	all := []change{{"household", 4}, {"household", 1}}
+	inside := []change{{"household", 1}}
+	type side struct{ url, body, id string } // id "": the answer's "id"
+	for _, p := range []struct {
+		entity  string
+		out, in side
+	}{
+		{"sampling", side{"/api/v1/sampling/rounds/{rOut}/swabs", `{"person_id":6,"tube_id":"T-LIVE-OUT","pool_id":"P-LIVE-OUT"}`, "{rOut}"},
+			side{"/api/v1/sampling/rounds/{rIn}/swabs", `{"person_id":2,"tube_id":"T-LIVE-IN","pool_id":"P-LIVE-IN"}`, "{rIn}"}},
+		{"isolation", side{"/api/v1/isolations/{isoOut}/checkins", `{"temperature_c":36.6}`, "{isoOut}"},
+			side{"/api/v1/isolations/{isoIn}/checkins", `{"temperature_c":36.6}`, "{isoIn}"}},
+		{"vulnerable", side{"/api/v1/vulnerable/6/contacts", `{"needs":["care"]}`, "6"}, side{"/api/v1/vulnerable/1/contacts", `{"needs":["care"]}`, "1"}},
+		{"site", side{"/api/v1/sites", `{"name":"三社区二号隔离点","location":[121.54,31.14],"rooms":5}`, ""},
+			side{"/api/v1/sites", `{"name":"一社区二号隔离点","location":[121.44,31.14],"rooms":5}`, ""}},
+		{"report", side{"/api/v1/reports/daily/submissions", `{"area_id":11,"date":"{today}"}`, "11"},
+			side{"/api/v1/reports/daily/submissions", `{"area_id":10,"date":"{today}"}`, "10"}},
+	} {
+		for i, sd := range []side{p.out, p.in} {
+			var ans map[string]any
+			if code := do(t, "POST", f.url+f.expand(sd.url), admin, f.expand(sd.body), &ans); code != http.StatusOK && code != http.StatusCreated {
+				t.Fatalf("live matrix: POST %s: %d %v", sd.url, code, ans)
+			}
+			id := f.expand(sd.id)
+			if id == "" {
+				id = fmt.Sprint(int64(ans["id"].(float64)))
+			}
+			var c change
+			c.entity = p.entity
+			fmt.Sscan(id, &c.id)
+			all = append(all, c)
+			if i == 1 {
+				inside = append(inside, c)
+			}
+		}
+	}
 	f.live.waitFor(t, f.pool)
 	for _, role := range grid.Roles {
-		cases += 2
-		m := clients[role].next()
+		want := inside
 		if role == grid.Admin {
-			if m.EntityID != 4 {
-				t.Errorf("live as admin: first change %+v, want household 4", m)
-			}
-			m = clients[role].next()
+			want = all
 		}
-		if m.Type != "change" || m.Entity != "household" || m.EntityID != 1 {
-			t.Errorf("live as %s: got %+v, want the change of household 1 only", role, m)
+		for _, w := range want {
+			cases++
+			m := clients[role].next()
+			f.checkLeak(t, role, "live "+m.Entity, m.Payload)
+			if m.Type != "change" || m.Entity != w.entity || m.EntityID != w.id {
+				t.Errorf("live as %s: got %+v, want the change of %s %d (and none outside)", role, m, w.entity, w.id)
+			}
 		}
 	}
 	return cases
