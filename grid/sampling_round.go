@@ -150,6 +150,28 @@ func (w *where) visibleRound(u User) {
 		AND va.grid_id IN (SELECT id FROM areas WHERE ancestors && ?::bigint[])))`, u.ID, userAreas(u))
 }
 
+// holdsRound refuses (Forbidden) a round-wide write — closing it, replacing its
+// routes — by a caller whose jurisdiction holds only part of the round: a street's
+// round is closed and routed by whoever holds the whole street, not by the
+// commander of one of its communities, whose write would change what the other
+// communities see. Admin holds every round.
+func holdsRound(ctx context.Context, tx pgx.Tx, u User, id int64) error {
+	if seesAll(u) {
+		return nil
+	}
+	var outside bool
+	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM sampling_assignments sa WHERE sa.round_id = $1
+		AND (sa.grid_id IS NULL OR sa.grid_id NOT IN (SELECT id FROM areas WHERE ancestors && $2::bigint[])))`,
+		id, userAreas(u)).Scan(&outside)
+	if err != nil {
+		return dbError("round scope", err)
+	}
+	if outside {
+		return Errorf(Forbidden, "id", "round %d reaches outside your jurisdiction: it is managed by who holds all of it", id)
+	}
+	return nil
+}
+
 // visibleGridCol adds the condition that the household area in col is in u's
 // jurisdiction.
 func (w *where) visibleGridCol(u User, col string) { w.visibleAreaCol(u, col) }
@@ -495,6 +517,9 @@ func (s *Store) CloseRound(ctx context.Context, c Caller, id int64) (Round, erro
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		r, err := getRound(ctx, tx, c.User, id, " FOR UPDATE OF r")
 		if err != nil {
+			return err
+		}
+		if err := holdsRound(ctx, tx, c.User, id); err != nil {
 			return err
 		}
 		if r.Status != RoundOpen {

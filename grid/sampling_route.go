@@ -137,6 +137,9 @@ func (s *Store) PlanRoutes(ctx context.Context, c Caller, id int64, in RoutesInp
 		if err != nil {
 			return err
 		}
+		if err := holdsRound(ctx, tx, c.User, id); err != nil {
+			return err
+		}
 		for i, t := range in.Teams {
 			if t.UserID == 0 {
 				continue
@@ -319,6 +322,7 @@ func roundRoutes(ctx context.Context, tx pgx.Tx, u User, id int64, team int) (Ro
 	if err := rows.Err(); err != nil {
 		return out, dbError("list stops", err)
 	}
+	rows.Close()
 	var body []byte
 	if err := tx.QueryRow(ctx, `SELECT route_unassigned FROM sampling_rounds WHERE id = $1`, id).Scan(&body); err != nil {
 		return out, dbError("unassigned stops", err)
@@ -326,6 +330,64 @@ func roundRoutes(ctx context.Context, tx pgx.Tx, u User, id int64, team int) (Ro
 	if err := json.Unmarshal(body, &out.Unassigned); err != nil {
 		return out, fmt.Errorf("unassigned stops: %w", err)
 	}
+	if seesAll(u) {
+		return out, nil
+	}
+	return hideOutsideStops(ctx, tx, u, id, out)
+}
+
+// hideOutsideStops keeps from a plan read by u (not admin) what lies in u's
+// jurisdiction: the line of a team that also calls at households outside it would
+// trace their homes (sealed, isolated or bed-ridden households), so it is dropped;
+// unassigned households outside are left out.
+func hideOutsideStops(ctx context.Context, tx pgx.Tx, u User, id int64, out RoutePlan) (RoutePlan, error) {
+	rows, err := tx.Query(ctx, `SELECT team, count(*)::int FROM sampling_stops WHERE round_id = $1 GROUP BY team`, id)
+	if err != nil {
+		return out, dbError("count stops", err)
+	}
+	total := map[int]int{}
+	for rows.Next() {
+		var team, n int
+		if err := rows.Scan(&team, &n); err != nil {
+			rows.Close()
+			return out, dbError("count stops", err)
+		}
+		total[team] = n
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return out, dbError("count stops", err)
+	}
+	for i := range out.Teams {
+		if len(out.Teams[i].Stops) < total[out.Teams[i].Team] {
+			out.Teams[i].Line = nil
+		}
+	}
+	if len(out.Unassigned) == 0 {
+		return out, nil
+	}
+	ids := make([]int64, len(out.Unassigned))
+	for i, x := range out.Unassigned {
+		ids[i] = x.HouseholdID
+	}
+	var w where
+	w.add("h.id = ANY(?::bigint[])", ids)
+	w.visibleAreaCol(u, "h.area_id")
+	hrows, err := tx.Query(ctx, `SELECT h.id FROM households h`+w.sql(), w.args...)
+	if err != nil {
+		return out, dbError("unassigned stops", err)
+	}
+	visible, err := pgx.CollectRows(hrows, pgx.RowTo[int64])
+	if err != nil {
+		return out, dbError("unassigned stops", err)
+	}
+	kept := []UnassignedStop{}
+	for _, x := range out.Unassigned {
+		if slices.Contains(visible, x.HouseholdID) {
+			kept = append(kept, x)
+		}
+	}
+	out.Unassigned = kept
 	return out, nil
 }
 

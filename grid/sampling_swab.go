@@ -164,6 +164,20 @@ func (s *Store) RecordSwab(ctx context.Context, c Caller, roundID int64, in Swab
 	return sw, pool, created, err
 }
 
+// visiblePool adds the condition that pool "p" is u's to see: admin sees every
+// pool of a visible round; anyone else the pools holding a swab of a household in
+// their jurisdiction, and the empty ones. A street's round pools the
+// swabs of several communities; the pools of the others, and their results, are
+// not theirs.
+func (w *where) visiblePool(u User) {
+	if seesAll(u) {
+		return
+	}
+	w.add(`(NOT EXISTS (SELECT 1 FROM sampling_swabs vs WHERE vs.pool_id = p.id)
+		OR EXISTS (SELECT 1 FROM sampling_swabs vs JOIN sampling_assignments va ON va.round_id = vs.round_id AND va.household_id = vs.household_id
+		           WHERE vs.pool_id = p.id AND va.grid_id IN (SELECT id FROM areas WHERE ancestors && ?::bigint[])))`, userAreas(u))
+}
+
 func getPool(ctx context.Context, tx pgx.Tx, id string) (Pool, error) {
 	var p Pool
 	err := tx.QueryRow(ctx, `SELECT p.id, p.round_id, (SELECT count(*) FROM sampling_swabs s WHERE s.pool_id = p.id)::int, p.result
@@ -219,6 +233,16 @@ func (s *Store) ReportPool(ctx context.Context, c Caller, id, result string) (Po
 			return err
 		}
 		if _, err := getRound(ctx, tx, c.User, p.RoundID, ""); err != nil {
+			return Errorf(NotFound, "pool_id", "pool %s not found", id)
+		}
+		var pw where
+		pw.add("p.id = ?", id)
+		pw.visiblePool(c.User)
+		var visible bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM sampling_pools p`+pw.sql()+`)`, pw.args...).Scan(&visible); err != nil {
+			return dbError("pool visible", err)
+		}
+		if !visible {
 			return Errorf(NotFound, "pool_id", "pool %s not found", id)
 		}
 		if _, err := tx.Exec(ctx, `SELECT 1 FROM sampling_pools WHERE id = $1 FOR UPDATE`, id); err != nil {
@@ -308,8 +332,14 @@ func (s *Store) RoundPools(ctx context.Context, u User, roundID int64, result st
 		if _, err := getRound(ctx, tx, u, roundID, ""); err != nil {
 			return err
 		}
+		var w where
+		w.add("p.round_id = ?", roundID)
+		if result != "" {
+			w.add("p.result = ?", result)
+		}
+		w.visiblePool(u)
 		rows, err := tx.Query(ctx, `SELECT p.id, p.round_id, (SELECT count(*) FROM sampling_swabs s WHERE s.pool_id = p.id)::int, p.result
-			FROM sampling_pools p WHERE p.round_id = $1 AND ($2 = '' OR p.result = $2) ORDER BY p.id`, roundID, result)
+			FROM sampling_pools p`+w.sql()+` ORDER BY p.id`, w.args...)
 		if err != nil {
 			return dbError("list pools", err)
 		}
