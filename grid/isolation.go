@@ -119,8 +119,13 @@ func lockPerson(ctx context.Context, tx pgx.Tx, u User, id int64) (personRef, er
 func pointBound(p orb.Point) *orb.Bound { b := p.Bound(); return &b }
 
 // CheckEligibility answers whether person id may isolate at home under the current
-// policy, starting on start (nil: today at now). NotFound outside the jurisdiction.
+// policy, starting on start (nil: today at now). The answer shows the person's age,
+// so the read is audited. NotFound outside the jurisdiction; Forbidden outside
+// CareWriters (the roles that place spells, all of which see birth dates).
 func (s *Store) CheckEligibility(ctx context.Context, c Caller, id int64, start *time.Time, cond care.Conditions, now time.Time) (care.Eligibility, error) {
+	if err := requireRoleIn(c.User, CareWriters()); err != nil {
+		return care.Eligibility{}, err
+	}
 	var out care.Eligibility
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		pol, err := currentCarePolicy(ctx, tx)
@@ -136,7 +141,11 @@ func (s *Store) CheckEligibility(ctx context.Context, c Caller, id int64, start 
 			day = *start
 		}
 		out = pol.Policy.HomeIsolationEligibility(p.Birth, day, cond)
-		return nil
+		if out.Age == nil {
+			return nil
+		}
+		// The age is read from the birth date: a read of personal data, logged.
+		return appendAudit(ctx, tx, c, AuditReadPerson, "person", p.ID, map[string]any{"person_ids": []int64{p.ID}, "fields": []string{"birth_date"}})
 	})
 	return out, err
 }
