@@ -1,12 +1,13 @@
 // Entry point of the browser app: restore or open a session, then the map.
 // window.gridtrace exposes test hooks: {ready, map, user, layersRendered()}; zones.js
-// and trace.js add theirs under .zones and .trace.
+// trace.js and care.js add theirs under .zones, .trace and .care.
 import {me, logout} from './api.js';
 import {showLogin} from './login.js';
 import {createMap, fitJurisdiction, GROUPS, layersRendered, setGroupVisible, startHeat} from './map.js';
 import {startLive} from './live.js';
 import {startTrace} from './trace.js';
 import {startZones} from './zones.js';
+import {startCare} from './care.js';
 
 let markReady;
 const hooks = {
@@ -72,6 +73,7 @@ async function main() {
   hooks.live = startLive(map, {onRefresh: (source) => { if (source === 'households') refreshHeat(); }});
   startTrace(map, user);
   startZones(map, user);
+  startCare(map, user);
   markReady(map);
 }
 
