@@ -1,6 +1,6 @@
 // Entry point of the browser app: restore or open a session, then the map.
 // window.gridtrace exposes test hooks: {ready, map, user, layersRendered()}; zones.js
-// and trace.js add theirs under .zones and .trace.
+// trace.js and care.js add theirs under .zones, .trace and .care.
 import {me, logout} from './api.js';
 import {showLogin} from './login.js';
 import {createMap, fitJurisdiction, GROUPS, layersRendered, setGroupVisible, startHeat} from './map.js';
@@ -9,6 +9,7 @@ import {startTrace} from './trace.js';
 import {startZones} from './zones.js';
 import {startSampling} from './sampling.js';
 import {startSampler} from './sampler.js';
+import {startCare} from './care.js';
 
 let markReady;
 const hooks = {
@@ -101,6 +102,7 @@ async function main() {
   startZones(map, user);
   startSampling(map, user);
   addRouteLink(user);
+  startCare(map, user);
   markReady(map);
 }
 
