@@ -182,6 +182,8 @@ func TestSamplingBrowserStopDoneUpdatesCoverage(t *testing.T) {
 	if got := eval(cmd, `window.gridtrace.sampling.cell(`+grid[other]+`)`); got != "0 / "+persons[other] {
 		t.Fatalf("grid %s coverage %q, want it unchanged", grid[other], got)
 	}
+	poll(cmd, "the commander's team list counts the visit",
+		`document.getElementById('sampling-team-list')?.textContent.includes('1 / 2 stops visited')`)
 	total := eval(cmd, `document.getElementById('sampling-total').textContent`)
 	if !strings.HasPrefix(total, "Swabbed "+persons[next]+" / 8 expected") {
 		t.Fatalf("total line %q", total)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/paulmach/orb/geojson"
 )
 
 // samplingCounts counts what sampling writes: a refused request leaves it unchanged.
@@ -530,5 +532,72 @@ func TestSamplingRoutes(t *testing.T) {
 				t.Fatalf("stop %d outcome %v", s.HouseholdID, s.Outcome)
 			}
 		}
+	}
+}
+
+// TestSamplingNegativeRoundLiftsZone: a sealed zone waits for a negative round until
+// a closed round over the zone has everyone inside swabbed and every pool negative.
+func TestSamplingNegativeRoundLiftsZone(t *testing.T) {
+	t.Parallel()
+	f := samplingFixture(t)
+	zone := &geojson.Feature{}
+	// Around household 1 (persons 1 and 2) only.
+	if code := f.send(t, "commander", "POST", "/api/v1/zones", `{"kind":"sealed","geometry":`+sq(121.408, 31.108, 121.412, 31.112)+`,"reason":"case in household 1"}`, zone); code != http.StatusCreated {
+		t.Fatalf("zone: %d", code)
+	}
+	zid := int64(zone.Properties.MustFloat64("id"))
+	waiting := func() (string, any) {
+		t.Helper()
+		z := &geojson.Feature{}
+		if code := f.get(t, "commander", fmt.Sprintf("/api/v1/zones/%d", zid), z); code != 200 {
+			t.Fatalf("GET zone: %d", code)
+		}
+		return fmt.Sprint(z.Properties["lift_waiting_for"]), z.Properties["lift_negative_round_id"]
+	}
+	var r roundAnswer
+	if code := f.send(t, "commander", "POST", "/api/v1/sampling/rounds", fmt.Sprintf(`{"name":"封控区核酸","zone_ids":[%d],"date":"2022-04-10"}`, zid), &r); code != http.StatusCreated {
+		t.Fatalf("round: %d", code)
+	}
+	if r.Households != 1 || r.DoorToDoorHouseholds != 1 {
+		t.Fatalf("zone round %+v: household 1 is sealed, so door to door", r)
+	}
+	swab := func(person int, tube string) {
+		t.Helper()
+		if code := f.send(t, "sampler", "POST", fmt.Sprintf("/api/v1/sampling/rounds/%d/swabs", r.ID),
+			fmt.Sprintf(`{"person_id":%d,"tube_id":%q,"pool_id":"Z-1"}`, person, tube), nil); code != http.StatusCreated {
+			t.Fatalf("swab %d: %d", person, code)
+		}
+	}
+	swab(1, "ZT-1")
+	if code := f.send(t, "commander", "POST", fmt.Sprintf("/api/v1/sampling/rounds/%d/close", r.ID), "", nil); code != 200 {
+		t.Fatalf("close: %d", code)
+	}
+	// Person 2 is missing: the closed round is not negative.
+	if w, id := waiting(); !strings.Contains(w, "negative round") || id != nil {
+		t.Fatalf("with person 2 missing: %s, round %v", w, id)
+	}
+	var r2 roundAnswer
+	if code := f.send(t, "commander", "POST", "/api/v1/sampling/rounds", fmt.Sprintf(`{"name":"第二轮","zone_ids":[%d],"date":"2022-04-11"}`, zid), &r2); code != http.StatusCreated {
+		t.Fatalf("round 2: %d", code)
+	}
+	for i, person := range []int{1, 2} {
+		if code := f.send(t, "sampler", "POST", fmt.Sprintf("/api/v1/sampling/rounds/%d/swabs", r2.ID),
+			fmt.Sprintf(`{"person_id":%d,"tube_id":"ZT-%d","pool_id":"Z-2"}`, person, 10+i), nil); code != http.StatusCreated {
+			t.Fatalf("round 2 swab %d: %d", person, code)
+		}
+	}
+	if code := f.send(t, "commander", "POST", fmt.Sprintf("/api/v1/sampling/rounds/%d/close", r2.ID), "", nil); code != 200 {
+		t.Fatalf("close 2: %d", code)
+	}
+	// Everyone swabbed, but the pool is still pending.
+	if w, id := waiting(); !strings.Contains(w, "negative round") || id != nil {
+		t.Fatalf("with the pool pending: %s, round %v", w, id)
+	}
+	if code := f.send(t, "commander", "POST", "/api/v1/sampling/pools/Z-2/result", `{"result":"negative"}`, nil); code != 200 {
+		t.Fatalf("report: %d", code)
+	}
+	w, id := waiting()
+	if strings.Contains(w, "negative round") || id != float64(r2.ID) || !strings.Contains(w, "days without a new case") {
+		t.Fatalf("after a negative round: waiting for %s, round %v (want %d)", w, id, r2.ID)
 	}
 }

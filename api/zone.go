@@ -138,6 +138,7 @@ func zoneFeature(z grid.Zone) *geojson.Feature {
 		f.Properties["eligible_to_lift_on"] = l.EligibleOn.Format(time.DateOnly)
 		f.Properties["lift_conditions_met"] = l.ConditionsMet
 		f.Properties["lift_waiting_for"] = l.Waiting
+		f.Properties["lift_negative_round_id"] = idOrNull(l.NegativeRoundID)
 		f.Properties["lift_policy_version"] = l.PolicyVersion
 	}
 	return f

@@ -130,16 +130,27 @@ type ZoneLiftState struct {
 	// the zone's last step, plus DaysWithoutCase.
 	EligibleOn time.Time
 	DaysMet    bool // today is EligibleOn or later
-	// ConditionsMet: DaysMet, and no negative round is required (sampling rounds are
-	// not recorded yet, so a required round is never there).
+	// NegativeRoundID and NegativeRoundAt name the newest closed sampling round that
+	// covers the zone and came back negative (see negativeRounds); 0 and nil for none.
+	NegativeRoundID int64
+	NegativeRoundAt *time.Time
+	// ConditionsMet: DaysMet, and a negative round when the policy requires one
+	// (closed after the zone's last step and after the last case inside).
 	ConditionsMet bool
 	Waiting       []string // what the zone waits for, in words; empty when ConditionsMet
 }
 
 // ComputeZoneLift applies the lifting rules l (of policy version) at time now to a
 // zone whose last step was at stepped and whose last case inside was reported at
-// lastCase (nil: none).
+// lastCase (nil: none), with no negative sampling round known.
 func ComputeZoneLift(l ZoneLifting, version int, stepped time.Time, lastCase *time.Time, now time.Time) ZoneLiftState {
+	return ComputeZoneLiftRound(l, version, stepped, lastCase, 0, nil, now)
+}
+
+// ComputeZoneLiftRound is ComputeZoneLift with the newest negative round covering the
+// zone (round, closed at roundAt; nil for none): a required round counts when it
+// closed after the zone's last step and after the last case inside.
+func ComputeZoneLiftRound(l ZoneLifting, version int, stepped time.Time, lastCase *time.Time, round int64, roundAt *time.Time, now time.Time) ZoneLiftState {
 	loc := time.FixedZone("policy", l.UTCOffsetMinutes*60)
 	day := func(t time.Time) time.Time {
 		t = t.In(loc)
@@ -161,8 +172,11 @@ func ComputeZoneLift(l ZoneLifting, version int, stepped time.Time, lastCase *ti
 	if !out.DaysMet {
 		out.Waiting = append(out.Waiting, fmt.Sprintf("%d days without a new case inside: eligible on %s", l.DaysWithoutCase, out.EligibleOn.Format(time.DateOnly)))
 	}
-	if l.RequireNegativeRound {
-		out.Waiting = append(out.Waiting, "waiting for a negative round: sampling of everyone inside must come back negative (sampling rounds are not recorded yet)")
+	if roundAt != nil && !roundAt.Before(stepped) && (lastCase == nil || roundAt.After(*lastCase)) {
+		out.NegativeRoundID, out.NegativeRoundAt = round, roundAt
+	}
+	if l.RequireNegativeRound && out.NegativeRoundAt == nil {
+		out.Waiting = append(out.Waiting, "waiting for a negative round: a closed sampling round covering the zone, after its last step and last case, with every swab negative and nobody inside missing")
 	}
 	out.ConditionsMet = len(out.Waiting) == 0
 	return out
@@ -729,6 +743,10 @@ func withLift(ctx context.Context, tx pgx.Tx, zs []Zone) error {
 	if err := rows.Err(); err != nil {
 		return dbError("last case in zones", err)
 	}
+	rounds, err := negativeRounds(ctx, tx, ids)
+	if err != nil {
+		return err
+	}
 	now := time.Now()
 	for i := range zs {
 		z := &zs[i]
@@ -739,7 +757,8 @@ func withLift(ctx context.Context, tx pgx.Tx, zs []Zone) error {
 		if z.SteppedAt != nil {
 			stepped = *z.SteppedAt
 		}
-		l := ComputeZoneLift(pol.Policy.Lifting, pol.Version, stepped, last[z.ID], now)
+		nr := rounds[z.ID]
+		l := ComputeZoneLiftRound(pol.Policy.Lifting, pol.Version, stepped, last[z.ID], nr.id, nr.at, now)
 		z.Lift = &l
 	}
 	return nil

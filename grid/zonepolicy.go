@@ -61,9 +61,10 @@ type ZoneEscalation struct {
 // RequireNegativeRound is set, a negative sampling round of everyone inside.
 type ZoneLifting struct {
 	DaysWithoutCase int `json:"days_without_case"`
-	// RequireNegativeRound: sampling rounds are not recorded yet, so while it is set
-	// the conditions never hold and zones show "waiting for a negative round";
-	// lifting then needs force with a reason.
+	// RequireNegativeRound: the conditions hold only once a closed sampling round
+	// covering the zone came back negative with nobody inside missing (see
+	// negativeRounds); until then zones show "waiting for a negative round" and
+	// lifting needs force with a reason.
 	RequireNegativeRound bool `json:"require_negative_round"`
 	// UTCOffsetMinutes fixes the local day the days are counted in.
 	UTCOffsetMinutes int `json:"utc_offset_minutes"`

@@ -61,10 +61,15 @@ function heatUnavailable() {
   box.parentElement.title = 'H3 heat layer unavailable on this server';
 }
 
-// samplerView: #sampler asks for the sampler's view, #map for the command map;
-// samplers land on their view.
+// samplerView: #sampler asks for the sampler's view, #team/<round>/<team> for a
+// team's list in it, #map for the command map; samplers land on their view.
 function samplerView(user) {
-  return location.hash === '#sampler' || (user.role === 'sampler' && location.hash !== '#map');
+  return location.hash === '#sampler' || teamOf(location.hash) !== null || (user.role === 'sampler' && location.hash !== '#map');
+}
+
+function teamOf(hash) {
+  const m = /^#team\/(\d+)\/(\d+)$/.exec(hash);
+  return m ? {round: Number(m[1]), team: Number(m[2])} : null;
 }
 
 // Switching between the two views starts the app over in the other one.
@@ -84,7 +89,7 @@ async function main() {
   const user = await currentUser();
   hooks.user = user;
   if (samplerView(user)) {
-    hooks.sampler = startSampler(user);
+    hooks.sampler = startSampler(user, teamOf(location.hash));
     await hooks.sampler.ready;
     markReady(hooks.map);
     return;

@@ -4,7 +4,8 @@
 // The next stop (the first without an outcome) is highlighted in the list and on the
 // map. Made for a phone (375 px and up); sampler.css prints the list cleanly. The
 // live feed reloads the list when the round changes (another device of the team, a
-// new plan, the round closed).
+// new plan, the round closed). #team/<round>/<team index> shows any team's list the
+// same way (command staff follow or print a team's list from the command map).
 // window.gridtrace.sampler exposes test hooks: {ready, route(), next(), mark(householdID, outcome)}.
 import * as maplibregl from './vendor/maplibre-gl.mjs';
 import {logout, request} from './api.js';
@@ -23,9 +24,10 @@ const clock = new Intl.DateTimeFormat('en-GB', {timeZone: 'Asia/Shanghai', hour:
 
 const empty = () => ({type: 'FeatureCollection', features: []});
 
-// startSampler shows the sampler's view instead of the command map.
-export function startSampler(user) {
-  const view = new SamplerView(user);
+// startSampler shows the sampler's view instead of the command map: the caller's own
+// route, or team {round, team} of a round's plan.
+export function startSampler(user, team = null) {
+  const view = new SamplerView(user, team);
   const hooks = {
     route: () => view.route,
     next: () => view.next()?.household_id ?? null,
@@ -38,8 +40,9 @@ export function startSampler(user) {
 }
 
 class SamplerView {
-  constructor(user) {
+  constructor(user, team) {
     this.user = user;
+    this.team = team;    // {round, team} of a round's plan; null: the caller's route
     this.route = null;   // the my-route answer, null when there is none
     this.map = null;
     this.markers = [];
@@ -117,11 +120,21 @@ class SamplerView {
     this.el.error.textContent = err ? `${err.message}${err.field ? ` (${err.field})` : ''}` : '';
   }
 
-  // load fetches the caller's route; a 404 means no route in an open round.
+  // fetchRoute answers the route shown: the caller's (404 when none) or the team's.
+  async fetchRoute() {
+    if (!this.team) return request('GET', '/api/v1/sampling/my-route');
+    const {round, team} = this.team;
+    const plan = await request('GET', `/api/v1/sampling/rounds/${round}/routes`);
+    const t = plan.teams.find((x) => x.team_index === team);
+    if (!t) throw Object.assign(new Error(`round ${round} has no team ${team}`), {status: 404});
+    return {...t, round_id: round};
+  }
+
+  // load fetches the route; a 404 means no route in an open round.
   async load() {
     const mine = ++this.seq;
     try {
-      const route = await request('GET', '/api/v1/sampling/my-route');
+      const route = await this.fetchRoute();
       if (mine !== this.seq) return;
       this.route = route;
       this.showError(null);
@@ -140,7 +153,8 @@ class SamplerView {
   render() {
     const r = this.route;
     this.el.empty.hidden = !!r;
-    this.el.empty.textContent = r ? '' : `No door-to-door route for ${this.user.name} in an open round.`;
+    this.el.empty.textContent = r ? '' : this.team ? `No such team in round ${this.team.round}.`
+      : `No door-to-door route for ${this.user.name} in an open round.`;
     if (!r) {
       this.el.title.textContent = 'My route';
       this.el.sub.textContent = this.el.progress.textContent = this.el.next.textContent = '';
@@ -150,7 +164,7 @@ class SamplerView {
     const stops = r.stops;
     const day = stops[0] ? new Date(stops[0].eta).toLocaleDateString('en-CA', {timeZone: 'Asia/Shanghai'}) : '';
     this.el.title.textContent = `${r.team} · round ${r.round_id}`;
-    this.el.sub.textContent = `${this.user.name}${day ? ` · ${day}` : ''} · ${stops.length} stops, ${(r.walk_m / 1000).toFixed(1)} km, about ${Math.round(r.minutes)} min`;
+    this.el.sub.textContent = `${this.team ? 'team list' : this.user.name}${day ? ` · ${day}` : ''} · ${stops.length} stops, ${(r.walk_m / 1000).toFixed(1)} km, about ${Math.round(r.minutes)} min`;
     const done = stops.filter((s) => s.outcome).length;
     this.el.progress.textContent = `${done} of ${stops.length} visited`;
     const next = this.next();

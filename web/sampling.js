@@ -14,6 +14,8 @@ export const NAME_READERS = ['admin', 'commander', 'grid_worker', 'sampler'];
 const RELOAD_DEBOUNCE = 250;
 // The table shows the least covered areas first, at most this many.
 const MAX_ROWS = 200;
+// The missing list shows at most this many people.
+const MAX_MISSING = 100;
 const LEVELS = ['grid', 'community', 'street', 'district'];
 
 const empty = () => ({type: 'FeatureCollection', features: []});
@@ -44,7 +46,7 @@ class SamplingView {
     this.coloured = [];   // area ids with a coverage feature state
     this.points = [];
     this.selected = null; // area id whose missing people are listed
-    this.seq = {rounds: 0, coverage: 0, points: 0, missing: 0};
+    this.seq = {rounds: 0, coverage: 0, points: 0, missing: 0, teams: 0};
     this.timers = {};
   }
 
@@ -91,6 +93,7 @@ class SamplingView {
       <label>Level <select id="sampling-level" aria-label="Level">${LEVELS.map((l) => `<option>${l}</option>`).join('')}</select></label>
       <label class="sampling-check"><input type="checkbox" id="sampling-colour" checked> colour the map by coverage</label>
       <p id="sampling-summary"></p>
+      <div id="sampling-teams"></div>
       <p id="sampling-error" role="alert" hidden></p>
       <p id="sampling-total" role="status"></p>
       <table id="sampling-coverage">
@@ -103,7 +106,7 @@ class SamplingView {
     </details>`;
     const $ = (id) => document.getElementById(id);
     this.el = {count: $('sampling-count'), round: $('sampling-round'), level: $('sampling-level'), colour: $('sampling-colour'),
-      summary: $('sampling-summary'), error: $('sampling-error'), total: $('sampling-total'),
+      summary: $('sampling-summary'), teams: $('sampling-teams'), error: $('sampling-error'), total: $('sampling-total'),
       body: document.querySelector('#sampling-coverage tbody'), more: $('sampling-more'), missing: $('sampling-missing'),
       point: $('sampling-point')};
     this.el.round.addEventListener('change', () => {
@@ -132,11 +135,15 @@ class SamplingView {
       'fill-opacity': ['case', ['boolean', ['feature-state', 'shown'], false], 0.45, 0],
     }}, 'grids');
     map.addSource('sampling-points', {type: 'geojson', data: empty()});
+    // Points without a round (grey) stay small until the view is a few streets
+    // across: a city has thousands of them.
+    const loaded = ['>=', ['get', 'ratio'], 0];
     map.addLayer({id: 'sampling-points', type: 'circle', source: 'sampling-points', paint: {
-      'circle-radius': ['interpolate', ['linear'], ['zoom'], 10, 5, 16, 10],
+      'circle-radius': ['interpolate', ['linear'], ['zoom'], 9, ['case', loaded, 4, 1.5], 14, ['case', loaded, 9, 6], 17, ['case', loaded, 12, 9]],
+      'circle-stroke-width': ['interpolate', ['linear'], ['zoom'], 9, ['case', loaded, 1, 0], 14, 2],
       'circle-color': ['case', ['<', ['get', 'ratio'], 0], '#969696',
         ['<', ['get', 'ratio'], 0.8], '#1a9850', ['<=', ['get', 'ratio'], 1], '#fdae61', '#d7301f'],
-      'circle-stroke-color': '#08306b', 'circle-stroke-width': 2,
+      'circle-stroke-color': '#08306b',
     }});
     map.on('click', 'sampling-points', (ev) => this.showPoint(ev.features[0].properties.id));
     map.on('mouseenter', 'sampling-points', () => { map.getCanvas().style.cursor = 'pointer'; });
@@ -191,6 +198,7 @@ class SamplingView {
   async loadCoverage() {
     const mine = ++this.seq.coverage;
     const r = this.round;
+    this.loadTeams();
     if (!r) {
       this.setRows([]);
       return;
@@ -203,6 +211,41 @@ class SamplingView {
       if (this.selected !== null) this.loadMissing(this.selected);
     } catch (err) {
       if (mine === this.seq.coverage) this.showError(err);
+    }
+  }
+
+  // loadTeams lists the round's door-to-door teams with their progress, each
+  // linked to its list in the sampler's view (to follow or print).
+  async loadTeams() {
+    const mine = ++this.seq.teams;
+    const r = this.round;
+    if (!r || !r.door_to_door_households) {
+      this.el.teams.replaceChildren();
+      return;
+    }
+    try {
+      const {teams} = await request('GET', `/api/v1/sampling/rounds/${r.id}/routes`);
+      if (mine !== this.seq.teams) return;
+      if (!teams.length) {
+        this.el.teams.textContent = 'No door-to-door routes planned yet.';
+        return;
+      }
+      const h = document.createElement('h3');
+      h.textContent = 'Door-to-door teams';
+      const list = document.createElement('ul');
+      list.id = 'sampling-team-list';
+      for (const t of teams) {
+        const li = document.createElement('li');
+        const a = document.createElement('a');
+        a.href = `#team/${r.id}/${t.team_index}`;
+        a.textContent = t.team;
+        const visited = t.stops.filter((s) => s.outcome).length;
+        li.append(a, ` ${visited} / ${t.stops.length} stops visited`);
+        list.append(li);
+      }
+      this.el.teams.replaceChildren(h, list);
+    } catch (err) {
+      if (mine === this.seq.teams) this.el.teams.textContent = `routes unavailable: ${err.message}`;
     }
   }
 
@@ -273,9 +316,14 @@ class SamplingView {
       h.textContent = `Missing in ${row.name}: ${persons.length}`;
       const list = document.createElement('ul');
       list.id = 'sampling-missing-list';
-      for (const p of persons) {
+      for (const p of persons.slice(0, MAX_MISSING)) {
         const li = document.createElement('li');
         li.textContent = `${p.name} ${p.phone || ''} · ${p.address}${p.outcome ? ` · ${p.outcome.replace('_', ' ')}` : ''}`;
+        list.append(li);
+      }
+      if (persons.length > MAX_MISSING) {
+        const li = document.createElement('li');
+        li.textContent = `… and ${persons.length - MAX_MISSING} more`;
         list.append(li);
       }
       box.replaceChildren(h, list);
