@@ -288,17 +288,30 @@ func queryIsolations(ctx context.Context, tx pgx.Tx, u User, pol care.Policy, no
 	return out, nil
 }
 
+// nameAndPhoneShown names which of name and phone (all a care list shows of a
+// person) p shows in clear, for the audit row: a sampler sees the name only.
+func nameAndPhoneShown(p MaskPolicy) []string {
+	out := []string{}
+	if p.Name {
+		out = append(out, "name")
+	}
+	if p.Phone {
+		out = append(out, "phone")
+	}
+	return out
+}
+
 // auditIsolationRead logs the read of the persons of xs when u sees them in clear.
 func auditIsolationRead(ctx context.Context, tx pgx.Tx, c Caller, entityID int64, xs []Isolation) error {
-	pol := PersonPolicy(c.User, true)
-	if !pol.Any() || len(xs) == 0 {
+	fields := nameAndPhoneShown(PersonPolicy(c.User, true))
+	if len(fields) == 0 || len(xs) == 0 {
 		return nil
 	}
 	ids := make([]int64, len(xs))
 	for i, x := range xs {
 		ids[i] = x.PersonID
 	}
-	return appendAudit(ctx, tx, c, AuditReadPerson, "isolation", entityID, map[string]any{"person_ids": ids, "fields": []string{"name", "phone"}})
+	return appendAudit(ctx, tx, c, AuditReadPerson, "isolation", entityID, map[string]any{"person_ids": ids, "fields": fields})
 }
 
 // ListIsolations lists the spells inside c's jurisdiction matching f, newest first,

@@ -129,10 +129,11 @@ func (s *Store) ListVulnerable(ctx context.Context, c Caller, f VulnerableFilter
 			}
 			return 0
 		})
-		if !mask.Any() || len(ids) == 0 {
+		fields := nameAndPhoneShown(mask)
+		if len(fields) == 0 || len(ids) == 0 {
 			return nil
 		}
-		return appendAudit(ctx, tx, c, AuditReadPerson, "vulnerable", 0, map[string]any{"person_ids": ids, "fields": []string{"name", "phone"}})
+		return appendAudit(ctx, tx, c, AuditReadPerson, "vulnerable", 0, map[string]any{"person_ids": ids, "fields": fields})
 	})
 	return out, err
 }
