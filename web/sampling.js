@@ -4,13 +4,18 @@
 // frames the area and, for the roles that may read names, lists who is missing.
 // Both follow the live feed and nothing polls: a change of entity "sampling" (a
 // swab, a stop outcome, a round or its routes) reloads the coverage of its round,
-// one of "sampling_point" the points.
+// one of "sampling_point" the points. Command staff and admin start a round for the
+// area last clicked on the map and plan its door-to-door routes (depots at the map's
+// centre).
 // window.gridtrace.sampling exposes test hooks: {ready, round(), rows(), cell(areaId),
 // points(), loads()}; cell answers the "swabbed / expected" text shown for an area.
 import {request} from './api.js';
 
 // The roles that may read the missing people by name (grid.SamplingNameReaders).
 export const NAME_READERS = ['admin', 'commander', 'grid_worker', 'sampler'];
+// The roles that start rounds and plan routes (grid.SamplingManagers).
+export const MANAGERS = ['admin', 'commander'];
+const LEVEL_DEPTH = {district: 0, street: 1, community: 2, grid: 3};
 const RELOAD_DEBOUNCE = 250;
 // The table shows the least covered areas first, at most this many.
 const MAX_ROWS = 200;
@@ -92,6 +97,16 @@ class SamplingView {
       <label>Round <select id="sampling-round" aria-label="Round"></select></label>
       <label>Level <select id="sampling-level" aria-label="Level">${LEVELS.map((l) => `<option>${l}</option>`).join('')}</select></label>
       <label class="sampling-check"><input type="checkbox" id="sampling-colour" checked> colour the map by coverage</label>
+      <details id="sampling-manage" hidden>
+        <summary>Start a round, plan routes</summary>
+        <p id="sampling-area">Click an area on the map to start a round there.</p>
+        <button type="button" id="sampling-start" disabled>Start round here</button>
+        <form id="sampling-plan">
+          <label>Door-to-door teams <input id="sampling-teams-n" type="number" min="1" max="100" value="2"></label>
+          <label>Team 1 sampler (user id) <input id="sampling-team-user" type="number" min="1" placeholder="none"></label>
+          <button type="submit" id="sampling-plan-go">Plan routes (depots at the map centre)</button>
+        </form>
+      </details>
       <p id="sampling-summary"></p>
       <div id="sampling-teams"></div>
       <p id="sampling-error" role="alert" hidden></p>
@@ -119,9 +134,55 @@ class SamplingView {
     this.el.colour.addEventListener('change', () => {
       this.map.setLayoutProperty('sampling-coverage', 'visibility', this.el.colour.checked ? 'visible' : 'none');
     });
+    if (MANAGERS.includes(this.user.role)) this.buildManage();
     this.el.body.addEventListener('click', (ev) => {
       const tr = ev.target.closest('tr[data-area-id]');
       if (tr) this.selectArea(Number(tr.dataset.areaId));
+    });
+  }
+
+  // buildManage offers command staff a round for the area last clicked and a plan
+  // of door-to-door routes for the round shown.
+  buildManage() {
+    const $ = (id) => document.getElementById(id);
+    $('sampling-manage').hidden = false;
+    this.area = null;
+    this.map.on('click', (ev) => {
+      const hits = this.map.queryRenderedFeatures(ev.point, {layers: ['area-hit']});
+      const f = hits.sort((a, b) => LEVEL_DEPTH[b.properties.level] - LEVEL_DEPTH[a.properties.level])[0];
+      if (!f) return;
+      this.area = {id: Number(f.properties.id), name: f.properties.name, level: f.properties.level};
+      $('sampling-area').textContent = `Area: ${this.area.name} (${this.area.level} ${this.area.id})`;
+      $('sampling-start').disabled = false;
+    });
+    $('sampling-start').addEventListener('click', async () => {
+      if (!this.area) return;
+      const day = new Date(Date.now() + 86400000).toISOString().slice(0, 10);
+      this.showError(null);
+      try {
+        const r = await request('POST', '/api/v1/sampling/rounds', {name: `${this.area.name} 全员核酸`, area_id: this.area.id,
+          date: day, start: '07:00', slot_minutes: 30, walk_limit_minutes: 15, walk_kmh: 4});
+        this.round = r;
+        await this.loadRounds();
+      } catch (err) {
+        this.showError(err);
+      }
+    });
+    $('sampling-plan').addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      if (!this.round) return;
+      const n = Math.max(1, Math.min(100, Number($('sampling-teams-n').value) || 1));
+      const c = this.map.getCenter();
+      const user = Number($('sampling-team-user').value) || undefined;
+      const teams = Array.from({length: n}, (_, i) => ({name: `Team ${i + 1}`, user_id: i === 0 ? user : undefined,
+        depot: {lng: Number(c.lng.toFixed(6)), lat: Number(c.lat.toFixed(6))}, shift_minutes: 240}));
+      this.showError(null);
+      try {
+        await request('POST', `/api/v1/sampling/rounds/${this.round.id}/routes`, {teams, seed: 1});
+        await this.loadTeams();
+      } catch (err) {
+        this.showError(err);
+      }
     });
   }
 
