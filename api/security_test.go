@@ -541,6 +541,22 @@ func TestLocationPrivacy(t *testing.T) {
 				tc.user, tc.query, fc.ExtraMembers["res"], len(fc.Features), total, fc.ExtraMembers, tc.res, tc.cells, tc.count, tc.suppressed)
 		}
 	}
+	// The case list: the viewer gets case 1 without address, person or household,
+	// at its res-9 cell's centre; the tracer gets it all.
+	var cases geojson.FeatureCollection
+	if code := f.get(t, "viewer", "/api/v1/cases?area=3", &cases); code != http.StatusOK || len(cases.Features) != 1 {
+		t.Fatalf("viewer's cases: %d %d", code, len(cases.Features))
+	}
+	c1, _ := geo.CellOf(orb.Point{121.41, 31.11}, 9)
+	at, _ := c1.Center()
+	if p := cases.Features[0].Properties; p["address"] != "" || p["person_id"] != nil || p["household_id"] != nil || p["ext_id"] != "" ||
+		cases.Features[0].Geometry.(orb.Point) != at {
+		t.Fatalf("viewer's case 1: %v %v", cases.Features[0].Geometry, p)
+	}
+	f.get(t, "tracer", "/api/v1/cases?area=3", &cases)
+	if p := cases.Features[0].Properties; p["address"] != "一社区1号" || p["person_id"] != 1.0 || cases.Features[0].Geometry.(orb.Point) != (orb.Point{121.41, 31.11}) {
+		t.Fatalf("tracer's case 1: %v %v", cases.Features[0].Geometry, p)
+	}
 	// Tiles at z16 around the six and around household 1 alone.
 	tile := func(user string, p orb.Point, layer string) mvt.Layers {
 		t.Helper()

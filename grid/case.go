@@ -2,6 +2,7 @@ package grid
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/paulmach/orb"
@@ -38,7 +39,8 @@ func ParseCaseKind(s string) (CaseKind, error) {
 
 // ListCases lists the cases visible to u (a case with no area only to admin),
 // oldest report first. An Area outside the jurisdiction is NotFound (field "area");
-// From after To is Invalid.
+// From after To is Invalid. A restricted role gets each case without address,
+// person or household and placed at its H3 cell's centre (see anonCase).
 func (s *Store) ListCases(ctx context.Context, u User, f CaseFilter) (CasePage, error) {
 	page, err := f.Page.normalize(DefaultLimit)
 	if err != nil {
@@ -87,6 +89,7 @@ func (s *Store) ListCases(ctx context.Context, u User, f CaseFilter) (CasePage, 
 	}
 	defer rows.Close()
 	out := CasePage{Cases: []Case{}, Page: page}
+	restricted, priv := Restricted(u), s.LocationPrivacy()
 	for rows.Next() {
 		var c Case
 		var kind string
@@ -99,6 +102,11 @@ func (s *Store) ListCases(ctx context.Context, u User, f CaseFilter) (CasePage, 
 		c.Kind = CaseKind(kind)
 		c.Location = orb.Point{lng, lat}
 		c.H3R8, c.H3R12 = geo.Cell(r8), geo.Cell(r12)
+		if restricted {
+			if c, err = anonCase(c, priv); err != nil {
+				return CasePage{}, err
+			}
+		}
 		out.Cases = append(out.Cases, c)
 	}
 	if err := rows.Err(); err != nil {
@@ -110,4 +118,22 @@ func (s *Store) ListCases(ctx context.Context, u User, f CaseFilter) (CasePage, 
 		}
 	}
 	return out, nil
+}
+
+// anonCase is a case as a restricted role sees it (LocationPrivacy): kind, dates and
+// area, placed at the centre of its H3 cell at MaxRes, without the address, the
+// import id or the person and household it belongs to, which together with the
+// household list would name the household of a case.
+func anonCase(c Case, p LocationPrivacy) (Case, error) {
+	cell, err := geo.CellOf(c.Location, p.MaxRes)
+	if err != nil {
+		return c, fmt.Errorf("case %d cell: %w", c.ID, err)
+	}
+	at, err := cell.Center()
+	if err != nil {
+		return c, fmt.Errorf("case %d cell centre: %w", c.ID, err)
+	}
+	c.Address, c.ExtID, c.PersonID, c.HouseholdID = "", "", 0, 0
+	c.Location, c.H3R12 = at, 0
+	return c, nil
 }
