@@ -11,10 +11,6 @@ import (
 	"github.com/gridtrace/gridtrace/grid/care"
 )
 
-// maxCareBody caps the body of every care route: a check-in or a contact is a few
-// hundred bytes.
-const maxCareBody = 64 << 10
-
 // careRoutes registers isolation, check-ins, sites, transfers, the vulnerable,
 // deliveries and alerts. Everyone authenticated reads inside their jurisdiction
 // (persons masked per role); grid.CareWriters (grid workers, command staff, admin)
@@ -23,7 +19,7 @@ const maxCareBody = 64 << 10
 // assignment of workers; admin edits the care policy. Ids outside the jurisdiction
 // answer 404.
 func (s *Server) careRoutes(g *echo.Group) {
-	limit := bodyLimit(maxCareBody)
+	limit := bodyLimit(MaxJSONBody)
 	writers := requireRole(grid.CareWriters()...)
 	command := requireRole(grid.CommandWriters()...)
 	g.GET("/care-policy", s.handleCarePolicyGet)

@@ -19,7 +19,7 @@ import (
 func (s *Server) reportRoutes(g *echo.Group) {
 	g.GET("/reports/daily", s.handleDailyReport)
 	g.GET("/reports/daily/missing", s.handleReportMissing)
-	g.POST("/reports/daily/submissions", s.handleReportSubmit, requireRole(grid.CareWriters()...), bodyLimit(maxCareBody))
+	g.POST("/reports/daily/submissions", s.handleReportSubmit, requireRole(grid.CareWriters()...), bodyLimit(MaxJSONBody))
 }
 
 func reportRowJSON(r grid.ReportRow) map[string]any {

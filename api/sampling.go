@@ -14,10 +14,6 @@ import (
 	"github.com/gridtrace/gridtrace/grid"
 )
 
-// maxSamplingBody caps sampling request bodies: a route plan for 100 teams is a few
-// KB; 1 MB refuses runaway uploads early.
-const maxSamplingBody = 1 << 20
-
 // samplingRoutes registers sampling points, rounds, swabs, pools, coverage and
 // door-to-door routes (issue 4) on the authenticated group. Everyone authenticated
 // reads points, rounds, coverage numbers and routes in their jurisdiction; command
@@ -25,18 +21,18 @@ const maxSamplingBody = 1 << 20
 // (and command staff) record swabs and stop outcomes; the missing list with names
 // is for grid.SamplingNameReaders.
 func (s *Server) samplingRoutes(g *echo.Group) {
-	limit := bodyLimit(maxSamplingBody)
+	limit := bodyLimit(MaxJSONBody)
 	managers := requireRole(grid.SamplingManagers()...)
 	recorders := requireRole(grid.SamplingRecorders()...)
 	g.GET("/sampling/points", s.handlePointList)
 	g.POST("/sampling/points", s.handlePointCreate, managers, limit)
 	g.GET("/sampling/points/:id", s.handlePointGet)
 	g.PUT("/sampling/points/:id", s.handlePointUpdate, managers, limit)
-	g.DELETE("/sampling/points/:id", s.handlePointDelete, managers)
+	g.DELETE("/sampling/points/:id", s.handlePointDelete, managers, limit)
 	g.GET("/sampling/rounds", s.handleRoundList)
 	g.POST("/sampling/rounds", s.handleRoundCreate, managers, limit)
 	g.GET("/sampling/rounds/:id", s.handleRoundGet)
-	g.POST("/sampling/rounds/:id/close", s.handleRoundClose, managers)
+	g.POST("/sampling/rounds/:id/close", s.handleRoundClose, managers, limit)
 	g.GET("/sampling/rounds/:id/assignments", s.handleRoundAssignments)
 	g.POST("/sampling/rounds/:id/swabs", s.handleSwabCreate, recorders, limit)
 	g.GET("/sampling/rounds/:id/pools", s.handlePoolList)

@@ -78,11 +78,12 @@ func secureHeaders(web fs.FS) echo.MiddlewareFunc {
 // enables a user; everyone changes their own password.
 func (s *Server) securityRoutes(g *echo.Group) {
 	admin := requireRole(grid.Admin)
+	limit := bodyLimit(MaxJSONBody)
 	g.GET("/audit", s.handleAuditList, admin)
-	g.POST("/users/:id/revoke-sessions", s.handleRevokeSessions, admin)
-	g.POST("/users/:id/disable", s.handleUserDisabled(true), admin)
-	g.POST("/users/:id/enable", s.handleUserDisabled(false), admin)
-	g.PUT("/me/password", s.handlePasswordChange)
+	g.POST("/users/:id/revoke-sessions", s.handleRevokeSessions, admin, limit)
+	g.POST("/users/:id/disable", s.handleUserDisabled(true), admin, limit)
+	g.POST("/users/:id/enable", s.handleUserDisabled(false), admin, limit)
+	g.PUT("/me/password", s.handlePasswordChange, limit)
 }
 
 // auditJSON is an audit row as answered.
