@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -42,22 +43,29 @@ type ReportRow struct {
 	// row: 1 and 0 or 1).
 	Grids          int
 	GridsSubmitted int
-	// Sampling coverage: the sampling branch adds its columns here at merge (rounds
-	// and swabs live in 004_sampling.sql). Hook: reportSamplingCoverage below.
+	// Sampling coverage of the rounds dated that day (zeros without one): persons
+	// expected, swabbed (a swab or the household's door-to-door stop done) and
+	// missing, as RoundCoverage counts them; a person in two rounds of the day
+	// counts in each.
+	SamplingExpected int
+	SamplingSwabbed  int
+	SamplingMissing  int
 }
 
 // ReportColumns are the report's column names in order, as CSV headers and JSON keys.
 var ReportColumns = []string{"area_id", "parent_id", "level", "name", "code",
 	"home_isolation", "central_isolation", "health_monitoring",
 	"households_sealed", "households_control", "households_precaution",
-	"vulnerable_due", "vulnerable_contacted", "alerts_open", "grids", "grids_submitted"}
+	"vulnerable_due", "vulnerable_contacted", "alerts_open", "grids", "grids_submitted",
+	"sampling_expected", "sampling_swabbed", "sampling_missing"}
 
 // Values are the row's values in ReportColumns order.
 func (r ReportRow) Values() []any {
 	return []any{r.AreaID, r.ParentID, string(r.Level), r.Name, r.Code,
 		r.HomeIsolation, r.CentralIsolation, r.HealthMonitoring,
 		r.HouseholdsSealed, r.HouseholdsControl, r.HouseholdsPrecaution,
-		r.VulnerableDue, r.VulnerableContacted, r.AlertsOpen, r.Grids, r.GridsSubmitted}
+		r.VulnerableDue, r.VulnerableContacted, r.AlertsOpen, r.Grids, r.GridsSubmitted,
+		r.SamplingExpected, r.SamplingSwabbed, r.SamplingMissing}
 }
 
 // reportSQL computes the report. $1 level, $2 sees all, $3 the caller's areas, $4
@@ -108,12 +116,14 @@ sub AS (
 	SELECT g.id AS area_id, 1 AS grids, (s.area_id IS NOT NULL)::int AS submitted
 	FROM areas g LEFT JOIN report_submissions s ON s.area_id = g.id AND s.day = $4
 	WHERE g.level = 'grid'
-)
+),
+samp AS (` + reportSamplingCoverage + `)
 SELECT u.id, u.parent_id, u.name, u.code,
        COALESCE(sum(iso.home), 0), COALESCE(sum(iso.central), 0), COALESCE(sum(iso.monitoring), 0),
        COALESCE(sum(zc.sealed), 0), COALESCE(sum(zc.control), 0), COALESCE(sum(zc.precaution), 0),
        COALESCE(sum(vul.due), 0), COALESCE(sum(vul.contacted), 0), COALESCE(sum(al.open), 0),
-       COALESCE(sum(sub.grids), 0), COALESCE(sum(sub.submitted), 0)
+       COALESCE(sum(sub.grids), 0), COALESCE(sum(sub.submitted), 0),
+       COALESCE(sum(samp.expected), 0), COALESCE(sum(samp.swabbed), 0)
 FROM units u
 LEFT JOIN au ON au.unit_id = u.id
 LEFT JOIN iso ON iso.area_id = au.area_id
@@ -121,6 +131,7 @@ LEFT JOIN zc ON zc.area_id = au.area_id
 LEFT JOIN vul ON vul.area_id = au.area_id
 LEFT JOIN al ON al.area_id = au.area_id
 LEFT JOIN sub ON sub.area_id = au.area_id
+LEFT JOIN samp ON samp.area_id = au.area_id
 GROUP BY u.id, u.parent_id, u.name, u.code
 ORDER BY u.code`
 
@@ -146,21 +157,30 @@ func (s *Store) DailyReport(ctx context.Context, c Caller, day time.Time, level 
 		x := ReportRow{Level: level}
 		err := r.Scan(&x.AreaID, &x.ParentID, &x.Name, &x.Code, &x.HomeIsolation, &x.CentralIsolation, &x.HealthMonitoring,
 			&x.HouseholdsSealed, &x.HouseholdsControl, &x.HouseholdsPrecaution, &x.VulnerableDue, &x.VulnerableContacted,
-			&x.AlertsOpen, &x.Grids, &x.GridsSubmitted)
+			&x.AlertsOpen, &x.Grids, &x.GridsSubmitted, &x.SamplingExpected, &x.SamplingSwabbed)
+		x.SamplingMissing = x.SamplingExpected - x.SamplingSwabbed
 		return x, err
 	})
 	if err != nil {
 		return nil, dbError("daily report", err)
 	}
-	return reportSamplingCoverage(ctx, s, out, day)
+	return out, nil
 }
 
-// reportSamplingCoverage is the hook where the sampling branch fills its coverage
-// columns into rows (rounds of the day, persons swabbed / due). Until then it
-// returns rows unchanged.
-func reportSamplingCoverage(_ context.Context, _ *Store, rows []ReportRow, _ time.Time) ([]ReportRow, error) {
-	return rows, nil
-}
+// reportSamplingCoverage is reportSQL's sampling part ($4 the day): per household
+// area, the persons of the day's rounds expected and swabbed, with RoundCoverage's
+// definitions (assignments' persons but the deceased, swabbedSQL against each
+// assignment's own round), so the report and the round's coverage agree. Households
+// without an area count in no row, as there.
+var reportSamplingCoverage = `
+	SELECT sa.grid_id AS area_id, count(*) AS expected,
+	       count(*) FILTER (WHERE ` + strings.ReplaceAll(swabbedSQL, "$1", "sa.round_id") + `) AS swabbed
+	FROM sampling_rounds r
+	JOIN sampling_assignments sa ON sa.round_id = r.id
+	JOIN households h ON h.id = sa.household_id
+	JOIN persons p ON p.household_id = h.id AND p.status <> 'deceased'
+	WHERE r.day = $4 AND sa.grid_id IS NOT NULL
+	GROUP BY sa.grid_id`
 
 // Submission is a grid's report submitted for a day.
 type Submission struct {
