@@ -174,11 +174,10 @@ func (s *Store) DailyReport(ctx context.Context, c Caller, day time.Time, level 
 // without an area count in no row, as there.
 var reportSamplingCoverage = `
 	SELECT sa.grid_id AS area_id, count(*) AS expected,
-	       count(*) FILTER (WHERE ` + strings.ReplaceAll(swabbedSQL, "$1", "sa.round_id") + `) AS swabbed
+	       count(*) FILTER (WHERE ` + strings.NewReplacer("$1", "sa.round_id", "h.id", "sa.household_id").Replace(swabbedSQL) + `) AS swabbed
 	FROM sampling_rounds r
 	JOIN sampling_assignments sa ON sa.round_id = r.id
-	JOIN households h ON h.id = sa.household_id
-	JOIN persons p ON p.household_id = h.id AND p.status <> 'deceased'
+	JOIN persons p ON p.household_id = sa.household_id AND p.status <> 'deceased'
 	WHERE r.day = $4 AND sa.grid_id IS NOT NULL
 	GROUP BY sa.grid_id`
 

@@ -467,7 +467,8 @@ func TestDailyReportDemo(t *testing.T) {
 }
 
 // BenchmarkDailyReport times the report of one day at each level over the demo-sized
-// data: every street with households (5 per grid, about 100,000) and 5,000 spells.
+// data: every street with households (5 per grid, about 100,000), 5,000 spells and a
+// sampling round over every household on the day reported.
 func BenchmarkDailyReport(b *testing.B) {
 	d := newCareDemo(b, 1, 5)
 	ctx := context.Background()
@@ -478,6 +479,22 @@ func BenchmarkDailyReport(b *testing.B) {
 		INSERT INTO isolations (person_id, household_id, kind, reason, start_date, period_days, began_on)
 		SELECT id, household_id, (ARRAY['home_isolation', 'health_monitoring', 'central_isolation'])[1 + id % 3], 'close_contact',
 		       $1, 14, $1 FROM persons WHERE id % 40 = 0`, d.day0); err != nil {
+		b.Fatal(err)
+	}
+	// A round that day over every household, a third of the persons swabbed and one
+	// door-to-door stop in ten done, so the sampling columns have rows to count.
+	for _, q := range []string{
+		`INSERT INTO sampling_rounds (id, name, day, start_time, slot_minutes, walk_limit_m, walk_kmh) VALUES (1, '全员核酸', $1::date + 3, '08:00', 10, 500, 4)`,
+		`INSERT INTO sampling_assignments (round_id, household_id, grid_id, persons, door_to_door) SELECT 1, id, area_id, 2, id % 10 = 0 FROM households WHERE $1::date IS NOT NULL`,
+		`INSERT INTO sampling_pools (id, round_id) SELECT 'P' || (id / 10), 1 FROM persons WHERE id % 3 = 0 AND $1::date IS NOT NULL GROUP BY id / 10`,
+		`INSERT INTO sampling_swabs (round_id, person_id, household_id, tube_id, pool_id) SELECT 1, id, household_id, 'T' || id, 'P' || (id / 10) FROM persons WHERE id % 3 = 0 AND $1::date IS NOT NULL`,
+		`INSERT INTO sampling_outcomes (round_id, household_id, outcome) SELECT 1, id, 'done' FROM households WHERE id % 100 = 0 AND $1::date IS NOT NULL`,
+	} {
+		if _, err := d.pool.Exec(ctx, q, d.day0); err != nil {
+			b.Fatalf("%s: %v", q, err)
+		}
+	}
+	if _, err := d.pool.Exec(ctx, `ANALYZE`); err != nil {
 		b.Fatal(err)
 	}
 	admin := careCaller(grid.Admin)
