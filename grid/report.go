@@ -169,9 +169,9 @@ func (s *Store) DailyReport(ctx context.Context, c Caller, day time.Time, level 
 
 // reportSamplingCoverage is reportSQL's sampling part ($4 the day): per household
 // area, the persons of the day's rounds expected and swabbed, with RoundCoverage's
-// definitions (assignments' persons but the deceased, swabbedSQL against each
-// assignment's own round), so the report and the round's coverage agree. Households
-// without an area count in no row, as there.
+// definitions (assignments' persons but the deceased, swabbedSQL keyed on each
+// assignment's round and household, no join of households needed), so the report and
+// the round's coverage agree. Assignments without a grid_id count in no row, as there.
 var reportSamplingCoverage = `
 	SELECT sa.grid_id AS area_id, count(*) AS expected,
 	       count(*) FILTER (WHERE ` + strings.NewReplacer("$1", "sa.round_id", "h.id", "sa.household_id").Replace(swabbedSQL) + `) AS swabbed
