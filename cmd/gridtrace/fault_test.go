@@ -442,7 +442,8 @@ func TestGracefulShutdown(t *testing.T) {
 	served := make(chan error, 1)
 	go func() { served <- m.serve(sctx, store, serveFlags{addr: "127.0.0.1:0"}, true, ready) }()
 	addr := <-ready
-	c := &faultClient{base: "http://" + addr, http: &http.Client{Timeout: time.Minute}}
+	// No keep-alive: the in-flight request gets a connection of its own.
+	c := &faultClient{base: "http://" + addr, http: &http.Client{Timeout: time.Minute, Transport: &http.Transport{DisableKeepAlives: true}}}
 	for {
 		if code, _, err := c.do("GET", "/readyz", nil, nil); err == nil && code == http.StatusOK {
 			break
@@ -483,6 +484,10 @@ func TestGracefulShutdown(t *testing.T) {
 	if _, err := pw.Write([]byte(body[:20])); err != nil {
 		t.Fatal(err)
 	}
+	// The transport has sent the headers once it reads the body; give the server a
+	// moment to read them, so the connection is active, not idle (Shutdown closes idle
+	// connections at once). An ordering aid only: nothing is timed.
+	time.Sleep(300 * time.Millisecond)
 	stopServer()
 	// The close frame arrives once shutdown has begun; then the body is finished.
 	if _, err := ws.Read(time.Now().Add(time.Minute)); err == nil || !strings.Contains(err.Error(), "1001") {

@@ -102,6 +102,11 @@ func geoJSONSyntax(file string, data []byte, path string, err error) error {
 		}
 		pe.Err = fmt.Errorf("is %s, want %s", te.Value, jsonKind(te.Type.String()))
 	}
+	if pe.Field == "" {
+		// The document itself is the wrong kind of value (a number, an array):
+		// found by FuzzReadGeoJSON, whose contract is that every error says where.
+		pe.Field = "json"
+	}
 	return pe
 }
 
