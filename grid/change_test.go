@@ -365,10 +365,10 @@ func TestListenerRun(t *testing.T) {
 	waitFor := func(what string, cond func() bool) {
 		t.Helper()
 		// Skipping a dead gap waits for the cluster-wide snapshot xmin to pass the fence,
-	// and the test cluster is shared with other packages' tests (the demo load holds
-	// one transaction for a minute or more on a busy machine): wait long enough for
-	// them, since only a listener that never gets there is a failure.
-	deadline := time.Now().Add(5 * time.Minute)
+		// and the test cluster is shared with other packages' tests (the demo load holds
+		// one transaction for a minute or more on a busy machine): wait long enough for
+		// them, since only a listener that never gets there is a failure.
+		deadline := time.Now().Add(5 * time.Minute)
 		for !cond() {
 			if time.Now().After(deadline) {
 				t.Fatalf("timed out waiting for %s", what)
