@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -198,11 +199,7 @@ func (s *Server) handleIsolationList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := make([]map[string]any, len(xs))
-	for i, x := range xs {
-		out[i] = isolationJSON(x)
-	}
-	return c.JSON(http.StatusOK, map[string]any{"isolations": out})
+	return c.JSON(http.StatusOK, map[string]any{"isolations": renderAll(xs, isolationJSON)})
 }
 
 func (s *Server) handleIsolationGet(c echo.Context) error {
@@ -274,11 +271,7 @@ func (s *Server) handleCheckInList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := make([]map[string]any, len(ks))
-	for i, k := range ks {
-		out[i] = checkInJSON(k)
-	}
-	return c.JSON(http.StatusOK, map[string]any{"checkins": out})
+	return c.JSON(http.StatusOK, map[string]any{"checkins": renderAll(ks, checkInJSON)})
 }
 
 func siteJSON(x grid.Site) map[string]any {
@@ -325,11 +318,7 @@ func (s *Server) handleSiteList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := make([]map[string]any, len(xs))
-	for i, x := range xs {
-		out[i] = siteJSON(x)
-	}
-	return c.JSON(http.StatusOK, map[string]any{"sites": out})
+	return c.JSON(http.StatusOK, map[string]any{"sites": renderAll(xs, siteJSON)})
 }
 
 func transferJSON(t grid.Transfer) map[string]any {
@@ -364,17 +353,7 @@ func (s *Server) handleTransferCreate(c echo.Context) error {
 }
 
 func (s *Server) handleTransferAction(action string) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		id, err := pathID(c, "id")
-		if err != nil {
-			return err
-		}
-		t, err := s.cfg.Store.AdvanceTransfer(c.Request().Context(), callerOf(c), id, action, time.Now())
-		if err != nil {
-			return err
-		}
-		return c.JSON(http.StatusOK, transferJSON(t))
-	}
+	return advance(s.cfg.Store.AdvanceTransfer, action, transferJSON)
 }
 
 func (s *Server) handleTransferList(c echo.Context) error {
@@ -385,11 +364,7 @@ func (s *Server) handleTransferList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := make([]map[string]any, len(ts))
-	for i, t := range ts {
-		out[i] = transferJSON(t)
-	}
-	return c.JSON(http.StatusOK, map[string]any{"transfers": out})
+	return c.JSON(http.StatusOK, map[string]any{"transfers": renderAll(ts, transferJSON)})
 }
 
 func (s *Server) handleVulnerableList(c echo.Context) error {
@@ -486,17 +461,7 @@ func (s *Server) handleDeliveryCreate(c echo.Context) error {
 }
 
 func (s *Server) handleDeliveryAction(action string) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		id, err := pathID(c, "id")
-		if err != nil {
-			return err
-		}
-		d, err := s.cfg.Store.AdvanceDelivery(c.Request().Context(), callerOf(c), id, action, time.Now())
-		if err != nil {
-			return err
-		}
-		return c.JSON(http.StatusOK, deliveryJSON(d))
-	}
+	return advance(s.cfg.Store.AdvanceDelivery, action, deliveryJSON)
 }
 
 func (s *Server) handleDeliveryList(c echo.Context) error {
@@ -507,11 +472,7 @@ func (s *Server) handleDeliveryList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := make([]map[string]any, len(ds))
-	for i, d := range ds {
-		out[i] = deliveryJSON(d)
-	}
-	return c.JSON(http.StatusOK, map[string]any{"deliveries": out})
+	return c.JSON(http.StatusOK, map[string]any{"deliveries": renderAll(ds, deliveryJSON)})
 }
 
 func alertJSON(a grid.Alert) map[string]any {
@@ -534,23 +495,35 @@ func (s *Server) handleAlertList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := make([]map[string]any, len(as))
-	for i, a := range as {
-		out[i] = alertJSON(a)
-	}
-	return c.JSON(http.StatusOK, map[string]any{"alerts": out})
+	return c.JSON(http.StatusOK, map[string]any{"alerts": renderAll(as, alertJSON)})
 }
 
 func (s *Server) handleAlertAction(action string) echo.HandlerFunc {
+	return advance(s.cfg.Store.UpdateAlert, action, alertJSON)
+}
+
+// advance serves POST /<things>/:id/<action>: the transfer, delivery and alert
+// actions differ only in the store call that moves the thing and how it renders.
+func advance[T any](move func(context.Context, grid.Caller, int64, string, time.Time) (T, error), action string, render func(T) map[string]any) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		id, err := pathID(c, "id")
 		if err != nil {
 			return err
 		}
-		a, err := s.cfg.Store.UpdateAlert(c.Request().Context(), callerOf(c), id, action, time.Now())
+		x, err := move(c.Request().Context(), callerOf(c), id, action, time.Now())
 		if err != nil {
 			return err
 		}
-		return c.JSON(http.StatusOK, alertJSON(a))
+		return c.JSON(http.StatusOK, render(x))
 	}
+}
+
+// renderAll renders each row of a list the way its single read renders it, so a
+// list and a get of the same thing never drift apart.
+func renderAll[T any](xs []T, render func(T) map[string]any) []map[string]any {
+	out := make([]map[string]any, len(xs))
+	for i, x := range xs {
+		out[i] = render(x)
+	}
+	return out
 }
