@@ -33,22 +33,22 @@ func (s *Server) careRoutes(g *echo.Group) {
 	g.POST("/isolations/:id/checkins", s.handleCheckInCreate, writers, limit)
 	g.GET("/sites", s.handleSiteList)
 	g.POST("/sites", s.handleSiteCreate, command, limit)
-	g.GET("/transfers", s.handleTransferList)
+	g.GET("/transfers", listByStatus(s.cfg.Store.ListTransfers, "transfers", transferJSON))
 	g.POST("/transfers", s.handleTransferCreate, command, limit)
 	for _, a := range []string{grid.TransferDepart, grid.TransferArrive, grid.TransferCancel} {
-		g.POST("/transfers/:id/"+a, s.handleTransferAction(a), command, limit)
+		g.POST("/transfers/:id/"+a, advance(s.cfg.Store.AdvanceTransfer, a, transferJSON), command, limit)
 	}
 	g.GET("/vulnerable", s.handleVulnerableList)
 	g.PUT("/vulnerable/:id/worker", s.handleCareWorkerPut, command, limit)
 	g.POST("/vulnerable/:id/contacts", s.handleContactCreate, writers, limit)
-	g.GET("/deliveries", s.handleDeliveryList)
+	g.GET("/deliveries", listByStatus(s.cfg.Store.ListDeliveries, "deliveries", deliveryJSON))
 	g.POST("/deliveries", s.handleDeliveryCreate, writers, limit)
 	for _, a := range []string{"dispatch", "deliver", "cancel"} {
-		g.POST("/deliveries/:id/"+a, s.handleDeliveryAction(a), writers, limit)
+		g.POST("/deliveries/:id/"+a, advance(s.cfg.Store.AdvanceDelivery, a, deliveryJSON), writers, limit)
 	}
 	g.GET("/alerts", s.handleAlertList)
 	for _, a := range []string{grid.AlertAcknowledge, grid.AlertClose} {
-		g.POST("/alerts/:id/"+a, s.handleAlertAction(a), writers, limit)
+		g.POST("/alerts/:id/"+a, advance(s.cfg.Store.UpdateAlert, a, alertJSON), writers, limit)
 	}
 }
 
@@ -352,21 +352,6 @@ func (s *Server) handleTransferCreate(c echo.Context) error {
 	return c.JSON(http.StatusCreated, transferJSON(t))
 }
 
-func (s *Server) handleTransferAction(action string) echo.HandlerFunc {
-	return advance(s.cfg.Store.AdvanceTransfer, action, transferJSON)
-}
-
-func (s *Server) handleTransferList(c echo.Context) error {
-	if err := queryStrict(c, "status"); err != nil {
-		return err
-	}
-	ts, err := s.cfg.Store.ListTransfers(c.Request().Context(), callerOf(c), c.QueryParam("status"))
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, map[string]any{"transfers": renderAll(ts, transferJSON)})
-}
-
 func (s *Server) handleVulnerableList(c echo.Context) error {
 	if err := queryStrict(c, "mine", "due", "missed"); err != nil {
 		return err
@@ -460,21 +445,6 @@ func (s *Server) handleDeliveryCreate(c echo.Context) error {
 	return c.JSON(http.StatusCreated, deliveryJSON(d))
 }
 
-func (s *Server) handleDeliveryAction(action string) echo.HandlerFunc {
-	return advance(s.cfg.Store.AdvanceDelivery, action, deliveryJSON)
-}
-
-func (s *Server) handleDeliveryList(c echo.Context) error {
-	if err := queryStrict(c, "status"); err != nil {
-		return err
-	}
-	ds, err := s.cfg.Store.ListDeliveries(c.Request().Context(), callerOf(c), c.QueryParam("status"))
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, map[string]any{"deliveries": renderAll(ds, deliveryJSON)})
-}
-
 func alertJSON(a grid.Alert) map[string]any {
 	var loc any
 	if a.Location != nil {
@@ -498,10 +468,6 @@ func (s *Server) handleAlertList(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"alerts": renderAll(as, alertJSON)})
 }
 
-func (s *Server) handleAlertAction(action string) echo.HandlerFunc {
-	return advance(s.cfg.Store.UpdateAlert, action, alertJSON)
-}
-
 // advance serves POST /<things>/:id/<action>: the transfer, delivery and alert
 // actions differ only in the store call that moves the thing and how it renders.
 func advance[T any](move func(context.Context, grid.Caller, int64, string, time.Time) (T, error), action string, render func(T) map[string]any) echo.HandlerFunc {
@@ -515,6 +481,21 @@ func advance[T any](move func(context.Context, grid.Caller, int64, string, time.
 			return err
 		}
 		return c.JSON(http.StatusOK, render(x))
+	}
+}
+
+// listByStatus serves GET /<things>?status=: the transfer and delivery lists differ
+// only in the store call, the key of the list and how a row renders.
+func listByStatus[T any](list func(context.Context, grid.Caller, string) ([]T, error), key string, render func(T) map[string]any) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if err := queryStrict(c, "status"); err != nil {
+			return err
+		}
+		xs, err := list(c.Request().Context(), callerOf(c), c.QueryParam("status"))
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, map[string]any{key: renderAll(xs, render)})
 	}
 }
 
