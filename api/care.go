@@ -111,6 +111,15 @@ func (s *Server) handleCarePolicyPut(c echo.Context) error {
 	return c.JSON(http.StatusOK, carePolicyJSON{Version: &p.Version, CreatedAt: &at, Policy: &p.Policy})
 }
 
+// spellStart checks the person and the start day (nil: today) that an eligibility
+// check and a placement both take, so the two answer a bad request alike.
+func spellStart(personID int64, startDate string) (*time.Time, error) {
+	if personID < 1 {
+		return nil, grid.Errorf(grid.Invalid, "person_id", "is required")
+	}
+	return parseDate("start_date", startDate, false)
+}
+
 type eligibilityRequest struct {
 	PersonID  int64  `json:"person_id"`
 	StartDate string `json:"start_date"`
@@ -122,10 +131,7 @@ func (s *Server) handleEligibility(c echo.Context) error {
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
-	if req.PersonID < 1 {
-		return grid.Errorf(grid.Invalid, "person_id", "is required")
-	}
-	start, err := parseDate("start_date", req.StartDate, false)
+	start, err := spellStart(req.PersonID, req.StartDate)
 	if err != nil {
 		return err
 	}
@@ -171,10 +177,7 @@ func (s *Server) handleIsolationCreate(c echo.Context) error {
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
-	if req.PersonID < 1 {
-		return grid.Errorf(grid.Invalid, "person_id", "is required")
-	}
-	start, err := parseDate("start_date", req.StartDate, false)
+	start, err := spellStart(req.PersonID, req.StartDate)
 	if err != nil {
 		return err
 	}
