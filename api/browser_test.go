@@ -86,6 +86,21 @@ func browser(t *testing.T, execPath string) context.Context {
 // TestBrowserLoginDrawsStreets logs in through the web app's form and waits until
 // the map has drawn the streets layer from the areas vector tiles.
 // webServer serves the API and the embedded web app on a test HTTP server.
+// signedIn opens a browser of its own on url with token as its session cookie and
+// gives it three minutes; the view to wait for is the caller's. The browser starts
+// on the first action, which must not run under a timeout, so /healthz comes first.
+func signedIn(t *testing.T, chromium, url, token string) (context.Context, error) {
+	t.Helper()
+	tab := browser(t, chromium)
+	if err := chromedp.Do(tab, chromedp.Navigate(url+"/healthz")); err != nil {
+		t.Fatalf("open %s: %v", url, err)
+	}
+	ctx, cancel := context.WithTimeout(tab, 3*time.Minute)
+	t.Cleanup(cancel)
+	_, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.cookie = "gridtrace_session=`+token+`; path=/"`))
+	return ctx, err
+}
+
 func webServer(t *testing.T, store *grid.Store) *httptest.Server {
 	t.Helper()
 	srv := api.New(api.Config{Store: store, Web: web.FS(), Log: slog.New(slog.NewTextHandler(io.Discard, nil))})

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -32,22 +33,22 @@ func (s *Server) careRoutes(g *echo.Group) {
 	g.POST("/isolations/:id/checkins", s.handleCheckInCreate, writers, limit)
 	g.GET("/sites", s.handleSiteList)
 	g.POST("/sites", s.handleSiteCreate, command, limit)
-	g.GET("/transfers", s.handleTransferList)
+	g.GET("/transfers", listByStatus(s.cfg.Store.ListTransfers, "transfers", transferJSON))
 	g.POST("/transfers", s.handleTransferCreate, command, limit)
 	for _, a := range []string{grid.TransferDepart, grid.TransferArrive, grid.TransferCancel} {
-		g.POST("/transfers/:id/"+a, s.handleTransferAction(a), command, limit)
+		g.POST("/transfers/:id/"+a, advance(s.cfg.Store.AdvanceTransfer, a, transferJSON), command, limit)
 	}
 	g.GET("/vulnerable", s.handleVulnerableList)
 	g.PUT("/vulnerable/:id/worker", s.handleCareWorkerPut, command, limit)
 	g.POST("/vulnerable/:id/contacts", s.handleContactCreate, writers, limit)
-	g.GET("/deliveries", s.handleDeliveryList)
+	g.GET("/deliveries", listByStatus(s.cfg.Store.ListDeliveries, "deliveries", deliveryJSON))
 	g.POST("/deliveries", s.handleDeliveryCreate, writers, limit)
 	for _, a := range []string{"dispatch", "deliver", "cancel"} {
-		g.POST("/deliveries/:id/"+a, s.handleDeliveryAction(a), writers, limit)
+		g.POST("/deliveries/:id/"+a, advance(s.cfg.Store.AdvanceDelivery, a, deliveryJSON), writers, limit)
 	}
 	g.GET("/alerts", s.handleAlertList)
 	for _, a := range []string{grid.AlertAcknowledge, grid.AlertClose} {
-		g.POST("/alerts/:id/"+a, s.handleAlertAction(a), writers, limit)
+		g.POST("/alerts/:id/"+a, advance(s.cfg.Store.UpdateAlert, a, alertJSON), writers, limit)
 	}
 }
 
@@ -110,6 +111,15 @@ func (s *Server) handleCarePolicyPut(c echo.Context) error {
 	return c.JSON(http.StatusOK, carePolicyJSON{Version: &p.Version, CreatedAt: &at, Policy: &p.Policy})
 }
 
+// spellStart checks the person and the start day (nil: today) that an eligibility
+// check and a placement both take, so the two answer a bad request alike.
+func spellStart(personID int64, startDate string) (*time.Time, error) {
+	if personID < 1 {
+		return nil, grid.Errorf(grid.Invalid, "person_id", "is required")
+	}
+	return parseDate("start_date", startDate, false)
+}
+
 type eligibilityRequest struct {
 	PersonID  int64  `json:"person_id"`
 	StartDate string `json:"start_date"`
@@ -121,10 +131,7 @@ func (s *Server) handleEligibility(c echo.Context) error {
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
-	if req.PersonID < 1 {
-		return grid.Errorf(grid.Invalid, "person_id", "is required")
-	}
-	start, err := parseDate("start_date", req.StartDate, false)
+	start, err := spellStart(req.PersonID, req.StartDate)
 	if err != nil {
 		return err
 	}
@@ -170,10 +177,7 @@ func (s *Server) handleIsolationCreate(c echo.Context) error {
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
-	if req.PersonID < 1 {
-		return grid.Errorf(grid.Invalid, "person_id", "is required")
-	}
-	start, err := parseDate("start_date", req.StartDate, false)
+	start, err := spellStart(req.PersonID, req.StartDate)
 	if err != nil {
 		return err
 	}
@@ -198,11 +202,7 @@ func (s *Server) handleIsolationList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := make([]map[string]any, len(xs))
-	for i, x := range xs {
-		out[i] = isolationJSON(x)
-	}
-	return c.JSON(http.StatusOK, map[string]any{"isolations": out})
+	return c.JSON(http.StatusOK, map[string]any{"isolations": renderAll(xs, isolationJSON)})
 }
 
 func (s *Server) handleIsolationGet(c echo.Context) error {
@@ -274,11 +274,7 @@ func (s *Server) handleCheckInList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := make([]map[string]any, len(ks))
-	for i, k := range ks {
-		out[i] = checkInJSON(k)
-	}
-	return c.JSON(http.StatusOK, map[string]any{"checkins": out})
+	return c.JSON(http.StatusOK, map[string]any{"checkins": renderAll(ks, checkInJSON)})
 }
 
 func siteJSON(x grid.Site) map[string]any {
@@ -325,11 +321,7 @@ func (s *Server) handleSiteList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := make([]map[string]any, len(xs))
-	for i, x := range xs {
-		out[i] = siteJSON(x)
-	}
-	return c.JSON(http.StatusOK, map[string]any{"sites": out})
+	return c.JSON(http.StatusOK, map[string]any{"sites": renderAll(xs, siteJSON)})
 }
 
 func transferJSON(t grid.Transfer) map[string]any {
@@ -361,35 +353,6 @@ func (s *Server) handleTransferCreate(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusCreated, transferJSON(t))
-}
-
-func (s *Server) handleTransferAction(action string) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		id, err := pathID(c, "id")
-		if err != nil {
-			return err
-		}
-		t, err := s.cfg.Store.AdvanceTransfer(c.Request().Context(), callerOf(c), id, action, time.Now())
-		if err != nil {
-			return err
-		}
-		return c.JSON(http.StatusOK, transferJSON(t))
-	}
-}
-
-func (s *Server) handleTransferList(c echo.Context) error {
-	if err := queryStrict(c, "status"); err != nil {
-		return err
-	}
-	ts, err := s.cfg.Store.ListTransfers(c.Request().Context(), callerOf(c), c.QueryParam("status"))
-	if err != nil {
-		return err
-	}
-	out := make([]map[string]any, len(ts))
-	for i, t := range ts {
-		out[i] = transferJSON(t)
-	}
-	return c.JSON(http.StatusOK, map[string]any{"transfers": out})
 }
 
 func (s *Server) handleVulnerableList(c echo.Context) error {
@@ -485,35 +448,6 @@ func (s *Server) handleDeliveryCreate(c echo.Context) error {
 	return c.JSON(http.StatusCreated, deliveryJSON(d))
 }
 
-func (s *Server) handleDeliveryAction(action string) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		id, err := pathID(c, "id")
-		if err != nil {
-			return err
-		}
-		d, err := s.cfg.Store.AdvanceDelivery(c.Request().Context(), callerOf(c), id, action, time.Now())
-		if err != nil {
-			return err
-		}
-		return c.JSON(http.StatusOK, deliveryJSON(d))
-	}
-}
-
-func (s *Server) handleDeliveryList(c echo.Context) error {
-	if err := queryStrict(c, "status"); err != nil {
-		return err
-	}
-	ds, err := s.cfg.Store.ListDeliveries(c.Request().Context(), callerOf(c), c.QueryParam("status"))
-	if err != nil {
-		return err
-	}
-	out := make([]map[string]any, len(ds))
-	for i, d := range ds {
-		out[i] = deliveryJSON(d)
-	}
-	return c.JSON(http.StatusOK, map[string]any{"deliveries": out})
-}
-
 func alertJSON(a grid.Alert) map[string]any {
 	var loc any
 	if a.Location != nil {
@@ -534,23 +468,46 @@ func (s *Server) handleAlertList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := make([]map[string]any, len(as))
-	for i, a := range as {
-		out[i] = alertJSON(a)
-	}
-	return c.JSON(http.StatusOK, map[string]any{"alerts": out})
+	return c.JSON(http.StatusOK, map[string]any{"alerts": renderAll(as, alertJSON)})
 }
 
-func (s *Server) handleAlertAction(action string) echo.HandlerFunc {
+// advance serves POST /<things>/:id/<action>: the transfer, delivery and alert
+// actions differ only in the store call that moves the thing and how it renders.
+func advance[T any](move func(context.Context, grid.Caller, int64, string, time.Time) (T, error), action string, render func(T) map[string]any) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		id, err := pathID(c, "id")
 		if err != nil {
 			return err
 		}
-		a, err := s.cfg.Store.UpdateAlert(c.Request().Context(), callerOf(c), id, action, time.Now())
+		x, err := move(c.Request().Context(), callerOf(c), id, action, time.Now())
 		if err != nil {
 			return err
 		}
-		return c.JSON(http.StatusOK, alertJSON(a))
+		return c.JSON(http.StatusOK, render(x))
 	}
+}
+
+// listByStatus serves GET /<things>?status=: the transfer and delivery lists differ
+// only in the store call, the key of the list and how a row renders.
+func listByStatus[T any](list func(context.Context, grid.Caller, string) ([]T, error), key string, render func(T) map[string]any) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if err := queryStrict(c, "status"); err != nil {
+			return err
+		}
+		xs, err := list(c.Request().Context(), callerOf(c), c.QueryParam("status"))
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, map[string]any{key: renderAll(xs, render)})
+	}
+}
+
+// renderAll renders each row of a list the way its single read renders it, so a
+// list and a get of the same thing never drift apart.
+func renderAll[T any](xs []T, render func(T) map[string]any) []map[string]any {
+	out := make([]map[string]any, len(xs))
+	for i, x := range xs {
+		out[i] = render(x)
+	}
+	return out
 }

@@ -79,11 +79,7 @@ func (s *Server) handleDailyReport(c echo.Context) error {
 		}
 		return c.HTMLBlob(http.StatusOK, b.Bytes())
 	}
-	out := make([]map[string]any, len(rows))
-	for i, r := range rows {
-		out[i] = reportRowJSON(r)
-	}
-	return c.JSON(http.StatusOK, map[string]any{"date": date, "level": level, "columns": grid.ReportColumns, "rows": out})
+	return c.JSON(http.StatusOK, map[string]any{"date": date, "level": level, "columns": grid.ReportColumns, "rows": renderAll(rows, reportRowJSON)})
 }
 
 // reportPage is the printable report: one table, no script, A4 landscape.

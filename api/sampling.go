@@ -359,11 +359,7 @@ func (s *Server) handlePoolList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := make([]map[string]any, len(ps))
-	for i, p := range ps {
-		out[i] = poolJSON(p)
-	}
-	return c.JSON(http.StatusOK, map[string]any{"pools": out})
+	return c.JSON(http.StatusOK, map[string]any{"pools": renderAll(ps, poolJSON)})
 }
 
 // handlePoolResult: POST /api/v1/sampling/pools/:pool_id/result {"result"}.
@@ -475,10 +471,7 @@ func teamJSON(t grid.TeamRoute) map[string]any {
 }
 
 func planJSON(p grid.RoutePlan) map[string]any {
-	teams := make([]map[string]any, len(p.Teams))
-	for i, t := range p.Teams {
-		teams[i] = teamJSON(t)
-	}
+	teams := renderAll(p.Teams, teamJSON)
 	ids := make([]int64, len(p.Unassigned))
 	for i, u := range p.Unassigned {
 		ids[i] = u.HouseholdID

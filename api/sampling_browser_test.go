@@ -73,13 +73,7 @@ func samplerRouteFixture(t *testing.T, f gridFixture) int64 {
 // (375 × 740) and waits for the sampler's view with its route and a live feed.
 func openSamplerView(t *testing.T, chromium, url, token string) context.Context {
 	t.Helper()
-	tab := browser(t, chromium)
-	if err := chromedp.Do(tab, chromedp.Navigate(url+"/healthz")); err != nil {
-		t.Fatalf("open %s: %v", url, err)
-	}
-	ctx, cancel := context.WithTimeout(tab, 3*time.Minute)
-	t.Cleanup(cancel)
-	_, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.cookie = "gridtrace_session=`+token+`; path=/"`))
+	ctx, err := signedIn(t, chromium, url, token)
 	if err == nil {
 		err = chromedp.Do(ctx, chromedp.EmulateViewport(375, 740, chromedp.EmulatePortrait, chromedp.EmulateMobile),
 			chromedp.Navigate(url+"/"), chromedp.WaitVisible(chromedp.ID("sampler-view")))

@@ -110,14 +110,22 @@ func samplingFixture(t *testing.T) gridFixture {
 	return f
 }
 
-func TestSamplingPointsBadInput(t *testing.T) {
-	t.Parallel()
-	f := samplingFixture(t)
+// createPoint has the commander open community 3's sampling point, serving grids 3
+// and 4 from 07:00 to 21:00 at 60 an hour.
+func (f gridFixture) createPoint(t *testing.T) pointAnswer {
+	t.Helper()
 	var p pointAnswer
 	if code := f.send(t, "commander", "POST", "/api/v1/sampling/points",
 		`{"name":"一社区采样点","lng":121.425,"lat":31.125,"capacity_per_hour":60,"opens":"07:00","closes":"21:00","grid_ids":[3,4]}`, &p); code != http.StatusCreated {
 		t.Fatalf("create point: %d", code)
 	}
+	return p
+}
+
+func TestSamplingPointsBadInput(t *testing.T) {
+	t.Parallel()
+	f := samplingFixture(t)
+	p := f.createPoint(t)
 	if p.AreaID == nil || *p.AreaID != 3 || p.Version != 1 || fmt.Sprint(p.GridIDs) != "[3 4]" || p.Load != nil {
 		t.Fatalf("point %+v", p)
 	}
@@ -170,11 +178,7 @@ func TestSamplingPointsBadInput(t *testing.T) {
 func TestSamplingRoundSwabsCoverage(t *testing.T) {
 	t.Parallel()
 	f := samplingFixture(t)
-	var p pointAnswer
-	if code := f.send(t, "commander", "POST", "/api/v1/sampling/points",
-		`{"name":"一社区采样点","lng":121.425,"lat":31.125,"capacity_per_hour":60,"opens":"07:00","closes":"21:00","grid_ids":[3,4]}`, &p); code != http.StatusCreated {
-		t.Fatalf("create point: %d", code)
-	}
+	p := f.createPoint(t)
 	before := f.samplingCounts(t)
 	for _, tc := range []struct {
 		name, body string

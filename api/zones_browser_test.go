@@ -102,14 +102,7 @@ func TestZonesBrowserTwoServers(t *testing.T) {
 // session cookie and waits for the zones layer and a live feed.
 func openCommandMap(t *testing.T, chromium, url, token string) context.Context {
 	t.Helper()
-	tab := browser(t, chromium)
-	// The browser starts on the first action, which must not run under a timeout.
-	if err := chromedp.Do(tab, chromedp.Navigate(url+"/healthz")); err != nil {
-		t.Fatalf("open %s: %v", url, err)
-	}
-	ctx, cancel := context.WithTimeout(tab, 3*time.Minute)
-	t.Cleanup(cancel)
-	_, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.cookie = "gridtrace_session=`+token+`; path=/"`))
+	ctx, err := signedIn(t, chromium, url, token)
 	if err == nil {
 		err = chromedp.Do(ctx, chromedp.Navigate(url+"/"), chromedp.WaitVisible(chromedp.ID("map-view")))
 	}

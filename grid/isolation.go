@@ -247,8 +247,15 @@ const isolationSelect = `
 	JOIN households h ON h.id = i.household_id
 	LEFT JOIN LATERAL (SELECT at, temperature FROM checkins k WHERE k.isolation_id = i.id ORDER BY at DESC LIMIT 1) lc ON true`
 
-// queryIsolations runs isolationSelect with w (whose first two arguments must be the
-// bounds of today) and completes and masks the rows for u.
+// isolationWhere starts the filter for isolationSelect: its first two arguments are
+// the bounds of pol's day at now, between which the check-ins of today are counted.
+func isolationWhere(pol care.Policy, now time.Time) *where {
+	today := pol.Day(now)
+	return &where{args: []any{pol.At(today, 0), pol.At(today, 24)}}
+}
+
+// queryIsolations runs isolationSelect with w (started by isolationWhere) and
+// completes and masks the rows for u.
 func queryIsolations(ctx context.Context, tx pgx.Tx, u User, pol care.Policy, now time.Time, sql string, args []any) ([]Isolation, error) {
 	rows, err := tx.Query(ctx, sql, args...)
 	if err != nil {
@@ -333,8 +340,7 @@ func (s *Store) ListIsolations(ctx context.Context, c Caller, f IsolationFilter,
 		if err != nil {
 			return err
 		}
-		today := pol.Policy.Day(now)
-		w := &where{args: []any{pol.Policy.At(today, 0), pol.Policy.At(today, 24)}}
+		w := isolationWhere(pol.Policy, now)
 		w.visibleAreaCol(c.User, "h.area_id")
 		if st != "all" {
 			w.add("i.status = ?", st)
@@ -362,8 +368,7 @@ func (s *Store) GetIsolation(ctx context.Context, c Caller, id int64, now time.T
 		if err != nil {
 			return err
 		}
-		today := pol.Policy.Day(now)
-		w := &where{args: []any{pol.Policy.At(today, 0), pol.Policy.At(today, 24)}}
+		w := isolationWhere(pol.Policy, now)
 		w.add("i.id = ?", id)
 		w.visibleAreaCol(c.User, "h.area_id")
 		xs, err := queryIsolations(ctx, tx, c.User, pol.Policy, now, isolationSelect+w.sql(), w.args)

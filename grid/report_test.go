@@ -215,13 +215,18 @@ type independentData struct {
 		ended *time.Time
 	}
 	vulnerable map[int64]int64 // person → household
-	contacted  map[string]bool // "person/day"
+	contacted  map[string]bool // idDay(person, day)
 	alerts     []struct {
 		area   int64
 		raised time.Time
 		closed *time.Time
 	}
-	submitted map[string]bool // "area/day"
+	submitted map[string]bool // idDay(area, day)
+}
+
+// idDay keys the contacted and submitted sets: a person or area on a day.
+func idDay(id int64, day time.Time) string {
+	return fmt.Sprintf("%d/%s", id, day.Format(time.DateOnly))
 }
 
 func loadIndependent(t *testing.T, pool *pgxpool.Pool) *independentData {
@@ -288,13 +293,18 @@ func loadIndependent(t *testing.T, pool *pgxpool.Pool) *independentData {
 		d.vulnerable[p] = h
 		return err
 	})
-	each(`SELECT person_id, day FROM care_contacts`, func(r pgx.Rows) error {
-		var p int64
-		var day time.Time
-		err := r.Scan(&p, &day)
-		d.contacted[fmt.Sprintf("%d/%s", p, day.Format(time.DateOnly))] = true
-		return err
-	})
+	// idDays fills set with the idDay keys of q's (id, day) rows.
+	idDays := func(q string, set map[string]bool) {
+		t.Helper()
+		each(q, func(r pgx.Rows) error {
+			var id int64
+			var day time.Time
+			err := r.Scan(&id, &day)
+			set[idDay(id, day)] = true
+			return err
+		})
+	}
+	idDays(`SELECT person_id, day FROM care_contacts`, d.contacted)
 	each(`SELECT COALESCE(area_id, 0), raised_at, closed_at FROM alerts`, func(r pgx.Rows) error {
 		var x struct {
 			area   int64
@@ -305,13 +315,7 @@ func loadIndependent(t *testing.T, pool *pgxpool.Pool) *independentData {
 		d.alerts = append(d.alerts, x)
 		return err
 	})
-	each(`SELECT area_id, day FROM report_submissions`, func(r pgx.Rows) error {
-		var a int64
-		var day time.Time
-		err := r.Scan(&a, &day)
-		d.submitted[fmt.Sprintf("%d/%s", a, day.Format(time.DateOnly))] = true
-		return err
-	})
+	idDays(`SELECT area_id, day FROM report_submissions`, d.submitted)
 	return d
 }
 
@@ -364,7 +368,7 @@ func independentReport(t *testing.T, pool *pgxpool.Pool, d *independentData, day
 	for p, h := range d.vulnerable {
 		if k := kindOf[h]; k == 3 || k == 4 {
 			add(d.hhArea[h], 6)
-			if d.contacted[fmt.Sprintf("%d/%s", p, day.Format(time.DateOnly))] {
+			if d.contacted[idDay(p, day)] {
 				add(d.hhArea[h], 7)
 			}
 		}
@@ -377,7 +381,7 @@ func independentReport(t *testing.T, pool *pgxpool.Pool, d *independentData, day
 	for id, l := range d.levelOf {
 		if l == grid.GridLevel {
 			add(id, 9)
-			if d.submitted[fmt.Sprintf("%d/%s", id, day.Format(time.DateOnly))] {
+			if d.submitted[idDay(id, day)] {
 				add(id, 10)
 			}
 		}

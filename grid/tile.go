@@ -169,6 +169,16 @@ WITH pts AS (
 )
 SELECT COALESCE(ST_AsMVT(q, 'households', 4096, 'geom'), '') FROM q`
 
+	// anonCellsSQL ends the q of the restricted layers below after their counts:
+	// one point at the centre of each cluster cell ($6, in tile units), withheld
+	// under $7 rows, so households and cases are anonymised by the one rule.
+	anonCellsSQL = `
+         ST_Point((floor(ST_X(g) / $6::float8) + 0.5) * $6::float8, (floor(ST_Y(g) / $6::float8) + 0.5) * $6::float8) AS geom
+  FROM pts WHERE g IS NOT NULL
+  GROUP BY floor(ST_X(g) / $6::float8), floor(ST_Y(g) / $6::float8)
+  HAVING count(*) >= $7::int
+)`
+
 	// Restricted roles (LocationPrivacy) get households as clusters at every zoom
 	// from HouseholdClusterZoom, each placed at the centre of its cluster cell (not
 	// the mean of its households, which one odd household would pull) and withheld
@@ -182,12 +192,7 @@ WITH pts AS (
   WHERE h.geom && ST_Transform(ST_TileEnvelope($1, $2, $3), 4326)
     AND ($5::boolean OR h.area_id IN (SELECT id FROM areas WHERE ancestors && $4::bigint[]))
 ), q AS (
-  SELECT count(*)::int AS households, count(*) FILTER (WHERE vulnerable)::int AS vulnerable,
-         ST_Point((floor(ST_X(g) / $6::float8) + 0.5) * $6::float8, (floor(ST_Y(g) / $6::float8) + 0.5) * $6::float8) AS geom
-  FROM pts WHERE g IS NOT NULL
-  GROUP BY floor(ST_X(g) / $6::float8), floor(ST_Y(g) / $6::float8)
-  HAVING count(*) >= $7::int
-)
+  SELECT count(*)::int AS households, count(*) FILTER (WHERE vulnerable)::int AS vulnerable,` + anonCellsSQL + `
 SELECT COALESCE(ST_AsMVT(q, 'households', 4096, 'geom'), '') FROM q`
 
 	// Restricted roles get cases the same way: counts per cluster cell, no id, no
@@ -199,12 +204,7 @@ WITH pts AS (
   WHERE c.geom && ST_Transform(ST_TileEnvelope($1, $2, $3), 4326)
     AND ($5::boolean OR c.area_id IN (SELECT id FROM areas WHERE ancestors && $4::bigint[]))
 ), q AS (
-  SELECT count(*)::int AS cases,
-         ST_Point((floor(ST_X(g) / $6::float8) + 0.5) * $6::float8, (floor(ST_Y(g) / $6::float8) + 0.5) * $6::float8) AS geom
-  FROM pts WHERE g IS NOT NULL
-  GROUP BY floor(ST_X(g) / $6::float8), floor(ST_Y(g) / $6::float8)
-  HAVING count(*) >= $7::int
-)
+  SELECT count(*)::int AS cases,` + anonCellsSQL + `
 SELECT COALESCE(ST_AsMVT(q, 'cases', 4096, 'geom'), '') FROM q`
 
 	// Areas are clipped to the tile (with twice the buffer, so the cut lies outside
