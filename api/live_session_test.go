@@ -43,8 +43,9 @@ func (f gridFixture) addSession(t *testing.T, name, token string, ttl time.Durat
 }
 
 // TestLiveSessionRevoked: revoking a session on this server closes its live
-// clients at once (the periodic check is an hour away), and only those: another
-// user, and the same user's other session after a logout, stay connected.
+// clients at once (the periodic check is an hour away): an admin's revoke, a logout,
+// disabling the user. Only those: another user, and the same user's other session
+// after a logout, stay connected.
 func TestLiveSessionRevoked(t *testing.T) {
 	t.Parallel()
 	f := newGridFixture(t)
@@ -55,6 +56,7 @@ func TestLiveSessionRevoked(t *testing.T) {
 	worker6, _ := dialLive(t, s.url, f.tokens["worker6"], "")
 	worker6b, _ := dialLive(t, s.url, "worker6-second-session", "")
 	tracer, _ := dialLive(t, s.url, f.tokens["tracer"], "")
+	commander, _ := dialLive(t, s.url, f.tokens["commander"], "")
 
 	var out map[string]int
 	if code := do(t, "POST", fmt.Sprintf("%s/api/v1/users/%d/revoke-sessions", s.url, f.ids["worker"]), f.tokens["admin"], "", &out); code != http.StatusOK || out["revoked"] != 1 {
@@ -70,6 +72,11 @@ func TestLiveSessionRevoked(t *testing.T) {
 		t.Fatalf("logout: %d", code)
 	}
 	worker6.expectSessionEnded("after logout")
+
+	if code := do(t, "POST", fmt.Sprintf("%s/api/v1/users/%d/disable", s.url, f.ids["commander"]), f.tokens["admin"], "", nil); code != http.StatusNoContent {
+		t.Fatalf("disable: %d", code)
+	}
+	commander.expectSessionEnded("after the user was disabled")
 
 	// The other session of worker6 and the tracer still hear of changes.
 	h := createHousehold(t, s.url, "worker6-second-session", 121.51, 31.11)
