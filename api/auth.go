@@ -22,6 +22,10 @@ const DefaultSessionTTL = 12 * time.Hour
 // community office stops showing residents after half an hour without use.
 const DefaultSessionIdle = 30 * time.Minute
 
+// MaxAuthBody caps the bodies of login and logout: a name and a password are a few
+// dozen bytes, and these routes answer before any session is checked.
+const MaxAuthBody = 4 << 10
+
 const userKey = "gridtrace.user"
 
 type loginRequest struct {
@@ -85,6 +89,9 @@ func (s *Server) handleLogin(c echo.Context) error {
 func (s *Server) handleLogout(c echo.Context) error {
 	if err := s.cfg.Store.Logout(c.Request().Context(), tokenOf(c)); err != nil {
 		return err
+	}
+	if s.cfg.Live != nil {
+		s.cfg.Live.EndSessions(grid.SessionKey(tokenOf(c)))
 	}
 	c.SetCookie(&http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
 	return c.NoContent(http.StatusNoContent)

@@ -13,5 +13,5 @@ func (s *Server) handleLive(c echo.Context) error {
 	if s.cfg.Live == nil {
 		return grid.Errorf(grid.Unavailable, "", "this server has no live feed")
 	}
-	return s.cfg.Live.ServeWS(c.Response(), c.Request(), userOf(c))
+	return s.cfg.Live.ServeWS(c.Response(), c.Request(), userOf(c), grid.SessionKey(tokenOf(c)))
 }

@@ -14,7 +14,7 @@ import (
 
 // TestBrowserLive: the web app connects the live feed after login, shows it as
 // live, dispatches a gridtrace:change event for a household written elsewhere and
-// refreshes the households tiles.
+// refreshes the households tiles; when the session is revoked, it shows the login.
 func TestBrowserLive(t *testing.T) {
 	chromium := requireChromium(t)
 	f := newGridFixture(t)
@@ -63,6 +63,15 @@ func TestBrowserLive(t *testing.T) {
 		chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(30*time.Second)))
 	if err != nil || !strings.Contains(tiles, "/tiles/households/{z}/{x}/{y}.mvt?v=") {
 		t.Fatalf("households tiles not refreshed: %q %v", tiles, err)
+	}
+
+	// The admin ends the worker's sessions: the feed closes with 1008 and the app
+	// shows the login instead of reconnecting.
+	if code := do(t, "POST", s.url+"/api/v1/users/"+itoa64(f.ids["worker"])+"/revoke-sessions", f.tokens["admin"], "", nil); code != 200 {
+		t.Fatalf("revoke: %d", code)
+	}
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.ID("login-form"))); err != nil {
+		t.Fatalf("no login after the session was revoked: %v", err)
 	}
 }
 

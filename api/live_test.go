@@ -55,7 +55,7 @@ func startLiveOn(t *testing.T, pool *pgxpool.Pool, webFS fs.FS, cfg live.Config,
 	t.Helper()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	store := grid.NewStore(pool)
-	cfg.Store, cfg.Log = store, quiet
+	cfg.Store, cfg.Log, cfg.Sessions = store, quiet, store
 	hub := live.NewHub(cfg)
 	feed := grid.NewListener(store, grid.ListenerConfig{Publish: hub.Publish, Log: quiet})
 	ctx, cancel := context.WithCancel(context.Background())

@@ -148,6 +148,7 @@ func (s *Server) handleRevokeSessions(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.endLive(id)
 	return c.JSON(http.StatusOK, map[string]int{"revoked": n})
 }
 
@@ -161,6 +162,9 @@ func (s *Server) handleUserDisabled(disabled bool) echo.HandlerFunc {
 		}
 		if err := s.cfg.Store.SetUserDisabled(c.Request().Context(), callerOf(c), id, disabled); err != nil {
 			return err
+		}
+		if disabled {
+			s.endLive(id)
 		}
 		return c.NoContent(http.StatusNoContent)
 	}
@@ -192,6 +196,15 @@ func (s *Server) handlePasswordChange(c echo.Context) error {
 		}
 		return err
 	}
+	s.endLive(userOf(c).ID)
 	c.SetCookie(&http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
 	return c.NoContent(http.StatusNoContent)
+}
+
+// endLive closes the live connections of user id on this server at once, after
+// its sessions were revoked; other servers' hubs notice at their next check.
+func (s *Server) endLive(id int64) {
+	if s.cfg.Live != nil {
+		s.cfg.Live.EndUser(id)
+	}
 }

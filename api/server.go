@@ -84,9 +84,9 @@ func (s *Server) routes() {
 	s.echo.GET("/readyz", s.handleReady)
 
 	v1 := s.echo.Group("/api/v1")
-	v1.POST("/login", s.handleLogin)
+	v1.POST("/login", s.handleLogin, bodyLimit(MaxAuthBody))
 	authed := v1.Group("", s.authed)
-	authed.POST("/logout", s.handleLogout)
+	authed.POST("/logout", s.handleLogout, bodyLimit(MaxAuthBody))
 	authed.GET("/me", s.handleMe)
 	authed.GET("/live", s.handleLive)
 	s.tileRoutes(s.echo.Group("/tiles", s.authed))

@@ -2,6 +2,8 @@ package grid
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 
@@ -115,4 +117,54 @@ func (s *Store) ChangePassword(ctx context.Context, c Caller, current, next stri
 		}
 		return appendAudit(ctx, tx, c, AuditSetPassword, "user", c.User.ID, map[string]any{})
 	})
+}
+
+// SessionKey names the session of token for the live hub: the hex SHA-256 the
+// sessions table stores, so the token itself never has to be kept.
+func SessionKey(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// LiveSessions returns which of keys (SessionKey values) name a session still open:
+// not revoked, not expired, its user not disabled. It is one query for every key,
+// so the live hub re-checks all its clients at once. The idle limit is not applied:
+// an open live connection is use, and the query records it as such (last_seen_at,
+// at most once a minute), so a map left open stays logged in until the session's
+// absolute lifetime ends. Keys that are not hex are simply not open.
+func (s *Store) LiveSessions(ctx context.Context, keys []string) (map[string]bool, error) {
+	hashes := make([][]byte, 0, len(keys))
+	for _, k := range keys {
+		if b, err := hex.DecodeString(k); err == nil {
+			hashes = append(hashes, b)
+		}
+	}
+	open := make(map[string]bool, len(hashes))
+	if len(hashes) == 0 {
+		return open, nil
+	}
+	rows, err := s.pool.Query(ctx, `
+		WITH open AS (
+			SELECT s.token_hash, s.last_seen_at FROM sessions s JOIN users u ON u.id = s.user_id
+			WHERE s.token_hash = ANY($1) AND s.revoked_at IS NULL AND s.expires_at > now() AND NOT u.disabled
+		), touched AS (
+			UPDATE sessions SET last_seen_at = now()
+			WHERE token_hash IN (SELECT token_hash FROM open WHERE last_seen_at < now() - interval '1 minute')
+		)
+		SELECT token_hash FROM open`, hashes)
+	if err != nil {
+		return nil, dbError("check live sessions", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var h []byte
+		if err := rows.Scan(&h); err != nil {
+			return nil, dbError("check live sessions", err)
+		}
+		open[hex.EncodeToString(h)] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, dbError("check live sessions", err)
+	}
+	return open, nil
 }

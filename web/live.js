@@ -8,6 +8,8 @@ import {me} from './api.js';
 const LAST_KEY = 'gridtrace.live.last';
 const MIN_DELAY = 1000;
 const MAX_DELAY = 10000;
+// The close code of a feed whose session ended (policy violation).
+const SESSION_ENDED = 1008;
 // Refreshing a source refetches its visible tiles: a burst of changes costs one.
 const REFRESH_DEBOUNCE = 400;
 
@@ -32,7 +34,7 @@ function indicator() {
   el.id = 'live-status';
   el.setAttribute('role', 'status');
   (document.getElementById('status') || document.body).append(el);
-  const text = {live: 'live', connecting: 'connecting…', reconnecting: 'reconnecting…', degraded: 'database unavailable, retrying…'};
+  const text = {live: 'live', connecting: 'connecting…', reconnecting: 'reconnecting…', degraded: 'database unavailable, retrying…', ended: 'session ended'};
   return (state) => {
     el.dataset.state = state;
     el.textContent = text[state];
@@ -124,6 +126,15 @@ export function startLive(map, {onChange = () => {}, onRefresh = () => {}} = {})
     }
   }
 
+  // sessionEnded stops the feed for good and reloads the app, which finds no
+  // session and shows the login.
+  function sessionEnded() {
+    closed = true;
+    map.off('moveend', sendViewport);
+    setState('ended');
+    location.reload();
+  }
+
   function connect() {
     if (closed) return;
     const last = storedLast();
@@ -146,13 +157,16 @@ export function startLive(map, {onChange = () => {}, onRefresh = () => {}} = {})
         console.error('live feed message', err);
       }
     };
-    ws.onclose = async () => {
+    ws.onclose = async (ev) => {
       ws = null;
       if (closed) return;
+      // 1008: the server ended the feed because the session ended (logout, revoked,
+      // expired, user disabled). Reconnecting would only get 401: go to the login.
+      if (ev.code === SESSION_ENDED) return sessionEnded();
       setState('reconnecting');
       if (!opened) {
         // A refused handshake hides its status: ask the API whether the session ended.
-        try { await me(); } catch (err) { if (err.status === 401) { location.reload(); return; } }
+        try { await me(); } catch (err) { if (err.status === 401) return sessionEnded(); }
       }
       const wait = delay * (0.8 + 0.4 * Math.random());
       delay = Math.min(MAX_DELAY, delay * 2);

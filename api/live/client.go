@@ -23,7 +23,9 @@ type client struct {
 	conn *websocket.Conn
 	cork *corkConn // under conn: batches the writes of a burst
 	user grid.User
-	send chan *message
+	// session is the grid.SessionKey of the client's login, re-checked by the hub.
+	session string
+	send    chan *message
 
 	// Guarded by hub.mu: while replaying, Publish appends to pending instead of send.
 	replaying bool

@@ -17,5 +17,7 @@
 // With ?since=ID the changes after ID come first, then live ones, with no gap and no
 // duplicate at the boundary. A client that falls 256 messages behind is closed with
 // 1013 (try again later) and, reconnecting with its last id, catches up from the
-// outbox; a server going down closes with 1001 (going away).
+// outbox; a server going down closes with 1001 (going away); a client whose session
+// ended (logout, revoke, disabled user, lifetime over) is closed with 1008 (policy
+// violation) "session ended", and should log in again rather than reconnect.
 package live

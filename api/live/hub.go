@@ -41,9 +41,15 @@ type Config struct {
 	// PongWait is how long a silent client is kept [60 s].
 	PongWait time.Duration
 	// MaxLifetime closes a connection after about this long [15 min, ±10%], with
-	// 1001, so the session is checked again on the reconnect (a revoked session
-	// stops receiving within that bound) and load spreads over new servers.
+	// 1001, so load spreads over new servers (and a client's user, roles and areas
+	// are read again on the reconnect).
 	MaxLifetime time.Duration
+	// Sessions re-checks the sessions of the connected clients (see session.go);
+	// nil: never. *grid.Store is one.
+	Sessions SessionChecker
+	// SessionCheckEvery is the interval of that check [30 s]: a session revoked by
+	// another server, or past its lifetime, loses its clients within it.
+	SessionCheckEvery time.Duration
 }
 
 // Close codes of the hub (RFC 6455 §7.4.1).
@@ -51,6 +57,9 @@ const (
 	CloseGoingAway   = websocket.CloseGoingAway       // 1001: server stopping, or lifetime over
 	CloseUnsupported = websocket.CloseUnsupportedData // 1003: a binary message
 	CloseTryAgain    = websocket.CloseTryAgainLater   // 1013: too slow; reconnect with since
+	// CloseSessionEnded (1008, policy violation) ends a client whose session was
+	// revoked, logged out or expired: reconnecting would only get 401.
+	CloseSessionEnded = websocket.ClosePolicyViolation
 )
 
 // readLimit caps a client message: viewport messages are a few dozen bytes.
@@ -102,8 +111,14 @@ func NewHub(cfg Config) *Hub {
 	if cfg.MaxLifetime <= 0 {
 		cfg.MaxLifetime = 15 * time.Minute
 	}
+	if cfg.SessionCheckEvery <= 0 {
+		cfg.SessionCheckEvery = 30 * time.Second
+	}
 	h := &Hub{cfg: cfg, clients: map[*client]struct{}{}, batches: newBufferPool()}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
+	if cfg.Sessions != nil {
+		go h.checkSessions()
+	}
 	h.upgrader = websocket.Upgrader{
 		// Small buffers and a shared write pool: an idle client then costs its read
 		// buffer and two goroutines, not 8 KB of buffers (measured by bench live).
@@ -251,12 +266,13 @@ func (h *Hub) Close(ctx context.Context) error {
 	}
 }
 
-// ServeWS upgrades the request to a websocket for u and serves it on a goroutine
+// ServeWS upgrades the request to a websocket for u, logged in with the session
+// named session (grid.SessionKey; "": never re-checked), and serves it on a goroutine
 // of its own until either side closes (or Close). Before the upgrade it returns
 // errors for the caller to render: Invalid (a bad since), Unavailable (the hub has
 // no position yet, or is closing). After it, it returns nil at once: the websocket
 // carries the rest.
-func (h *Hub) ServeWS(w http.ResponseWriter, r *http.Request, u grid.User) error {
+func (h *Hub) ServeWS(w http.ResponseWriter, r *http.Request, u grid.User, session string) error {
 	since, hasSince, err := parseSince(r.URL.Query().Get("since"))
 	if err != nil {
 		return err
@@ -278,6 +294,7 @@ func (h *Hub) ServeWS(w http.ResponseWriter, r *http.Request, u grid.User) error
 		return nil
 	}
 	c := newClient(h, conn, hj.conn, u)
+	c.session = session
 	h.mu.Lock()
 	if h.closing {
 		h.mu.Unlock()

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,7 +36,7 @@ func hubServer(t *testing.T, cfg live.Config) (*live.Hub, *httptest.Server) {
 	cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	hub := live.NewHub(cfg)
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := hub.ServeWS(w, r, users[r.URL.Query().Get("user")]); err != nil {
+		if err := hub.ServeWS(w, r, users[r.URL.Query().Get("user")], r.URL.Query().Get("session")); err != nil {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		}
 	}))
@@ -313,5 +314,93 @@ func TestHubOrigin(t *testing.T) {
 	var ce *websocket.CloseError
 	if !errors.As(err, &ce) || ce.Code != websocket.CloseUnsupportedData {
 		t.Fatalf("binary frame: %v, want 1003", err)
+	}
+}
+
+// fakeSessions is a SessionChecker over a set of open sessions, recording its calls.
+type fakeSessions struct {
+	mu    sync.Mutex
+	open  map[string]bool
+	fail  bool
+	calls [][]string
+}
+
+func (f *fakeSessions) LiveSessions(_ context.Context, keys []string) (map[string]bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, slices.Sorted(slices.Values(keys)))
+	if f.fail {
+		return nil, errors.New("database down")
+	}
+	out := map[string]bool{}
+	for _, k := range keys {
+		if f.open[k] {
+			out[k] = true
+		}
+	}
+	return out, nil
+}
+
+// expectClosed reads until conn is closed, which must be with code.
+func expectClosed(t *testing.T, conn *websocket.Conn, code int) {
+	t.Helper()
+	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	for {
+		_, _, err := conn.ReadMessage()
+		if err == nil {
+			continue
+		}
+		var ce *websocket.CloseError
+		if !errors.As(err, &ce) || ce.Code != code {
+			t.Fatalf("closed with %v, want %d", err, code)
+		}
+		return
+	}
+}
+
+// TestHubSessions: one check asks once for every distinct session and closes the
+// clients of the ended ones with 1008; a failing check closes nobody; EndSessions
+// and EndUser close at once.
+func TestHubSessions(t *testing.T) {
+	fs := &fakeSessions{open: map[string]bool{"a": true, "b": true, "c": true}}
+	hub, ts := hubServer(t, live.Config{Sessions: fs, SessionCheckEvery: time.Hour})
+	hub.Publish(0, nil)
+	a1 := dial(t, ts, "w3&session=a", nil)
+	a2 := dial(t, ts, "w3&session=a", nil)
+	b := dial(t, ts, "w6&session=b", nil)
+	c := dial(t, ts, "admin&session=c", nil)
+	nosession := dial(t, ts, "w3vp", nil)
+
+	fs.mu.Lock()
+	fs.fail, fs.open["a"] = true, false
+	fs.mu.Unlock()
+	hub.CheckSessions(context.Background())
+	if n := hub.Clients(); n != 5 {
+		t.Fatalf("a failed check closed clients: %d left", n)
+	}
+	fs.mu.Lock()
+	fs.fail = false
+	fs.mu.Unlock()
+	hub.CheckSessions(context.Background())
+	expectClosed(t, a1, live.CloseSessionEnded)
+	expectClosed(t, a2, live.CloseSessionEnded)
+	fs.mu.Lock()
+	calls := fs.calls
+	fs.mu.Unlock()
+	if len(calls) != 2 || !slices.Equal(calls[1], []string{"a", "b", "c"}) {
+		t.Fatalf("session checks %v, want two of [a b c]", calls)
+	}
+
+	hub.EndSessions("b")
+	expectClosed(t, b, live.CloseSessionEnded)
+	hub.EndUser(users["admin"].ID)
+	expectClosed(t, c, live.CloseSessionEnded)
+	// The client without a session is never checked and still served.
+	hub.Publish(1, []grid.Change{change(1, 3, []int64{1, 2, 3}, nil)})
+	if m := read(t, nosession); m.Type != "change" || m.ID != 1 {
+		t.Fatalf("client without a session: %+v", m)
+	}
+	if n := hub.Clients(); n != 1 {
+		t.Fatalf("%d clients left, want 1", n)
 	}
 }
