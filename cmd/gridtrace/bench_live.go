@@ -97,7 +97,7 @@ func (m *Main) runBenchLive(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
+	defer db.close(pool, log)
 	store := grid.NewStore(pool)
 
 	// One admin session: every client sees every change, so each receives the burst.

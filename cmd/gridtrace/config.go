@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -21,6 +22,8 @@ type dbFlags struct {
 	dataDir   string
 	localPort int
 	logLevel  string
+	// started is the throwaway cluster open started, which close stops again.
+	started *localpg.Cluster
 }
 
 func (m *Main) envOr(name, def string) string {
@@ -66,9 +69,13 @@ func (f *dbFlags) cluster(log *slog.Logger) *localpg.Cluster {
 func (f *dbFlags) open(ctx context.Context, log *slog.Logger) (*pgxpool.Pool, error) {
 	url := f.url
 	if url == "" {
-		u, err := f.cluster(log).Start(ctx, "gridtrace")
+		c := f.cluster(log)
+		u, err := c.Start(ctx, "gridtrace")
 		if err != nil {
 			return nil, fmt.Errorf("local cluster: %w", err)
+		}
+		if c.Started {
+			f.started = c
 		}
 		url = u
 	}
@@ -97,6 +104,24 @@ func (f *dbFlags) open(ctx context.Context, log *slog.Logger) (*pgxpool.Pool, er
 	return pool, nil
 }
 
+// close closes pool and stops the throwaway cluster if open started it: Ctrl-C on
+// `make demo` leaves no PostgreSQL behind, while a cluster that was already running
+// (`gridtrace pg start`, another command's) stays up. The stop runs on its own
+// context because the command's was cancelled by the signal that ends it.
+func (f *dbFlags) close(pool *pgxpool.Pool, log *slog.Logger) {
+	pool.Close()
+	if f.started == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := f.started.Stop(ctx); err != nil {
+		log.Warn("stop local cluster", "dir", f.started.Dir, "err", err)
+		return
+	}
+	log.Info("stopped local PostgreSQL", "dir", f.started.Dir)
+}
+
 func redact(url string) string {
 	if i := strings.Index(url, "@"); i > 0 {
 		if j := strings.Index(url, "://"); j > 0 && j < i {
@@ -119,7 +144,7 @@ func (m *Main) runMigrate(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
+	defer db.close(pool, log)
 	v, _ := migrations.Latest()
 	log.Info("migrated", "version", v)
 	return nil

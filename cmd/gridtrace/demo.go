@@ -51,7 +51,7 @@ func (m *Main) runDemo(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
+	defer db.close(pool, log)
 	store := grid.NewStore(pool)
 	if err := loadDemo(ctx, log, store, df); err != nil {
 		return err

@@ -85,7 +85,7 @@ func (m *Main) runImport(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
+	defer db.close(pool, log)
 	store := grid.NewStore(pool)
 	var rep grid.LoadReport
 	switch what {

@@ -79,7 +79,7 @@ func (m *Main) runImportPings(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
+	defer db.close(pool, log)
 	st, err := trace.NewStore(pool, trace.DefaultPolicy())
 	if err != nil {
 		return err

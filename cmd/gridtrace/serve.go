@@ -42,7 +42,7 @@ func (m *Main) runServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
+	defer db.close(pool, log)
 	store := grid.NewStore(pool)
 	if !sf.demo && !db.local() {
 		// The demo users' passwords are published: on a real database they are a door.

@@ -30,6 +30,9 @@ type Cluster struct {
 	Port   int
 	BinDir string
 	Log    *slog.Logger
+	// Started is set by Start when it started the server (it was not running), so
+	// the command that started it stops it and one that found it running leaves it.
+	Started bool
 }
 
 // URL is the connection string for database db on the cluster.
@@ -120,6 +123,7 @@ func (c *Cluster) Start(ctx context.Context, db string) (string, error) {
 		if err := c.run(ctx, "pg_ctl", "-D", dir, "-l", filepath.Join(dir, "server.log"), "-o", opts, "-w", "-t", "60", "start"); err != nil {
 			return "", fmt.Errorf("start cluster (see %s): %w", filepath.Join(dir, "server.log"), err)
 		}
+		c.Started = true
 	}
 	if err := c.createDB(ctx, db); err != nil {
 		return "", err
