@@ -59,7 +59,7 @@ func caseFeature(x grid.Case) *geojson.Feature {
 	f.Properties = geojson.Properties{
 		"id": x.ID, "ext_id": x.ExtID, "kind": x.Kind, "reported_at": x.ReportedAt.UTC(), "onset_at": onset,
 		"address": x.Address, "area_id": idOrNull(x.AreaID), "household_id": idOrNull(x.HouseholdID),
-		"person_id": idOrNull(x.PersonID), "h3_r8": x.H3R8.String(), "h3_r12": x.H3R12.String(),
+		"person_id": idOrNull(x.PersonID), "h3_r8": x.H3R8.String(), "h3_r12": cellOrNull(x.H3R12),
 	}
 	return f
 }

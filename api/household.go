@@ -195,7 +195,7 @@ func householdFeature(h grid.HouseholdView) *geojson.Feature {
 	f.Properties = geojson.Properties{
 		"id": h.ID, "area_id": idOrNull(h.AreaID), "ext_id": h.ExtID, "address": h.Address,
 		"building": h.Building, "unit": h.Unit, "flags": h.Flags, "version": h.Version,
-		"h3_r8": h.H3R8.String(), "h3_r12": h.H3R12.String(),
+		"h3_r8": h.H3R8.String(), "h3_r12": cellOrNull(h.H3R12),
 	}
 	if h.Persons == nil {
 		return f

@@ -11,6 +11,7 @@ import (
 	"github.com/paulmach/orb/geojson"
 
 	"github.com/gridtrace/gridtrace/geo"
+	"github.com/gridtrace/gridtrace/grid"
 )
 
 // personProps returns the persons of a household feature as JSON objects.
@@ -51,8 +52,21 @@ func TestHouseholdListMasking(t *testing.T) {
 		t.Fatalf("viewer of the district: %s", got)
 	}
 	h1 := featureByID(t, fc, 1)
-	if pt, ok := h1.Geometry.(orb.Point); !ok || pt != (orb.Point{121.41, 31.11}) {
-		t.Fatalf("household geometry %v", h1.Geometry)
+	// The viewer has no personal access, so the household is placed as the map may
+	// place it: at the centre of its res-9 cell, the address cut before its number.
+	cell, err := geo.CellOf(orb.Point{121.41, 31.11}, grid.DefaultLocationPrivacy().MaxRes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	centre, err := cell.Center()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pt, ok := h1.Geometry.(orb.Point); !ok || pt != centre || pt == (orb.Point{121.41, 31.11}) {
+		t.Fatalf("viewer's household geometry %v, want its cell centre %v", h1.Geometry, centre)
+	}
+	if pr := h1.Properties; pr["address"] != "一社区**" || pr["building"] != "" || pr["unit"] != "" || pr["ext_id"] != "" || pr["h3_r12"] != nil {
+		t.Fatalf("viewer's household properties %v", pr)
 	}
 	p := personProps(t, h1)[0]
 	if p["name"] != "张**" || p["phone"] != "138****5678" || p["id_number"] != "310101********1234" ||
@@ -67,7 +81,11 @@ func TestHouseholdListMasking(t *testing.T) {
 	if got := featureIDs(fc); got != "[1 2]" {
 		t.Fatalf("grid worker of community 3: %s", got)
 	}
-	p = personProps(t, featureByID(t, fc, 1))[0]
+	h1 = featureByID(t, fc, 1)
+	if pt, ok := h1.Geometry.(orb.Point); !ok || pt != (orb.Point{121.41, 31.11}) || h1.Properties["address"] != "一社区1号" || h1.Properties["building"] != "1" {
+		t.Fatalf("grid worker's household %v %v", h1.Geometry, h1.Properties)
+	}
+	p = personProps(t, h1)[0]
 	if p["name"] != "张三丰" || p["phone"] != "13812345678" || p["id_number"] != "310101199001021234" ||
 		p["birth_date"] != "1990-01-02" || fmt.Sprint(p["masked"]) != "[]" {
 		t.Fatalf("grid worker sees %v", p)

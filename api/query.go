@@ -170,3 +170,12 @@ func idOrNull(id int64) any {
 	}
 	return id
 }
+
+// cellOrNull is an H3 cell as JSON: its hex string, or null for none (a finest cell
+// withheld from a restricted reader).
+func cellOrNull(c geo.Cell) any {
+	if c == 0 {
+		return nil
+	}
+	return c.String()
+}

@@ -287,7 +287,8 @@ func TestZoneInsideAPI(t *testing.T) {
 		t.Fatalf("summary %d", code)
 	}
 	if sum.Households != 2 || sum.Persons != 3 || sum.ByStatus["normal"] != 3 || sum.VulnerableTotal != 1 ||
-		sum.Vulnerable[0]["name"] != "李*" || sum.Vulnerable[0]["household_id"] != 1.0 {
+		sum.Vulnerable[0]["name"] != "李*" || sum.Vulnerable[0]["household_id"] != 1.0 ||
+		sum.Vulnerable[0]["address"] != "一社区**" || sum.Vulnerable[0]["building"] != "" {
 		t.Fatalf("summary %+v", sum)
 	}
 	// CSV: everyone inside, the elderly person living alone first.

@@ -125,13 +125,9 @@ func (s *Store) ListCases(ctx context.Context, u User, f CaseFilter) (CasePage, 
 // import id or the person and household it belongs to, which together with the
 // household list would name the household of a case.
 func anonCase(c Case, p LocationPrivacy) (Case, error) {
-	cell, err := geo.CellOf(c.Location, p.MaxRes)
+	at, err := anonPoint(c.Location, p)
 	if err != nil {
-		return c, fmt.Errorf("case %d cell: %w", c.ID, err)
-	}
-	at, err := cell.Center()
-	if err != nil {
-		return c, fmt.Errorf("case %d cell centre: %w", c.ID, err)
+		return c, fmt.Errorf("case %d: %w", c.ID, err)
 	}
 	c.Address, c.ExtID, c.PersonID, c.HouseholdID = "", "", 0, 0
 	c.Location, c.H3R12 = at, 0

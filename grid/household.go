@@ -77,7 +77,11 @@ func (s *Store) ListHouseholds(ctx context.Context, c Caller, f HouseholdFilter)
 			}
 		}
 		for _, h := range hs {
-			out.Households = append(out.Households, maskHousehold(h, pol))
+			v, err := s.viewHousehold(h, pol)
+			if err != nil {
+				return err
+			}
+			out.Households = append(out.Households, v)
 		}
 		return auditPersonRead(ctx, tx, c, "person", 0, hs, pol)
 	})
@@ -103,7 +107,9 @@ func (s *Store) GetHousehold(ctx context.Context, c Caller, id int64) (Household
 			return err
 		}
 		pol := PersonPolicy(c.User, true)
-		out = maskHousehold(h, pol)
+		if out, err = s.viewHousehold(h, pol); err != nil {
+			return err
+		}
 		return auditPersonRead(ctx, tx, c, "household", id, []Household{h}, pol)
 	})
 	return out, err
@@ -211,6 +217,18 @@ func loadPersons(ctx context.Context, tx pgx.Tx, hs []Household) error {
 		return dbError("list persons", err)
 	}
 	return nil
+}
+
+// viewHousehold is h as a reader with policy pol sees it: residents masked, and for
+// a restricted reader (nothing in clear) the place coarsened by anonHousehold.
+func (s *Store) viewHousehold(h Household, pol MaskPolicy) (HouseholdView, error) {
+	if !pol.Any() {
+		var err error
+		if h, err = anonHousehold(h, s.LocationPrivacy()); err != nil {
+			return HouseholdView{}, err
+		}
+	}
+	return maskHousehold(h, pol), nil
 }
 
 func maskHousehold(h Household, pol MaskPolicy) HouseholdView {

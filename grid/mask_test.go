@@ -23,6 +23,20 @@ func TestMaskName(t *testing.T) {
 	}
 }
 
+func TestMaskAddress(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"上海市浦东新区张江路88弄3号", "上海市浦东新区张江路**"},
+		{"一社区1号", "一社区**"},
+		{"甲街道无社区", "甲*****"},
+		{"12 Main St", "1*********"},
+		{"", ""},
+	} {
+		if got := grid.MaskAddress(tc.in); got != tc.want {
+			t.Errorf("MaskAddress(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
 func TestMaskPhone(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{"13812345678", "138****5678"},

@@ -1,6 +1,15 @@
 package grid
 
-import "sync/atomic"
+import (
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"unicode"
+
+	"github.com/paulmach/orb"
+
+	"github.com/gridtrace/gridtrace/geo"
+)
 
 // LocationPrivacy bounds what maps show to a role without personal access (a
 // viewer): no single household may be picked out of a heat map or a tile. It is
@@ -52,4 +61,40 @@ func (s *Store) LocationPrivacy() LocationPrivacy {
 		return *p
 	}
 	return DefaultLocationPrivacy()
+}
+
+// anonPoint is where a restricted role sees a household or a case: the centre of
+// its H3 cell at MaxRes, the same cells the tiles and counts use, so a list cannot
+// place a household more finely than the map may.
+func anonPoint(at orb.Point, p LocationPrivacy) (orb.Point, error) {
+	cell, err := geo.CellOf(at, p.MaxRes)
+	if err != nil {
+		return at, fmt.Errorf("cell: %w", err)
+	}
+	return cell.Center()
+}
+
+// MaskAddress keeps an address up to its first number (the road or the compound)
+// and stars the rest, so the house number, building and room are hidden:
+// 上海市浦东新区张江路88弄3号 → 上海市浦东新区张江路**. An address without a
+// number is starred whole but for its first rune, like a name.
+func MaskAddress(s string) string {
+	i := strings.IndexFunc(s, unicode.IsDigit)
+	if i <= 0 {
+		return MaskName(s)
+	}
+	return strings.TrimSpace(s[:i]) + "**"
+}
+
+// anonHousehold is a household as a restricted role sees it: at its cell centre
+// (anonPoint), the address cut by MaskAddress, without building, unit, import id
+// or finest cell. Residents are masked by the caller's MaskPolicy as before.
+func anonHousehold(h Household, p LocationPrivacy) (Household, error) {
+	at, err := anonPoint(h.Location, p)
+	if err != nil {
+		return h, fmt.Errorf("household %d: %w", h.ID, err)
+	}
+	h.Location, h.H3R12 = at, 0
+	h.Address, h.Building, h.Unit, h.ExtID = MaskAddress(h.Address), "", "", ""
+	return h, nil
 }

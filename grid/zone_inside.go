@@ -55,7 +55,11 @@ func (s *Store) ListZoneHouseholds(ctx context.Context, c Caller, id int64, with
 		}
 		pol := PersonPolicy(c.User, true)
 		for _, h := range hs {
-			out.Households = append(out.Households, maskHousehold(h, pol))
+			v, err := s.viewHousehold(h, pol)
+			if err != nil {
+				return err
+			}
+			out.Households = append(out.Households, v)
 		}
 		return auditPersonRead(ctx, tx, c, "zone", id, hs, pol)
 	})
@@ -146,7 +150,9 @@ func (s *Store) ZoneSummary(ctx context.Context, c Caller, id int64) (ZoneSummar
 		}
 		out.VulnerableTotal = total
 		out.Shown = PersonPolicy(c.User, true)
-		out.Vulnerable = maskInside(ps, out.Shown)
+		if out.Vulnerable, err = s.maskInside(ps, out.Shown); err != nil {
+			return err
+		}
 		return auditInside(ctx, tx, c, id, ps, out.Shown)
 	})
 	return out, err
@@ -174,7 +180,9 @@ func (s *Store) ZonePersons(ctx context.Context, c Caller, id int64) ([]PersonIn
 		if total > MaxZoneExport {
 			return Errorf(Invalid, "format", "%d persons are inside; an export holds at most %d: use the paginated household list", total, MaxZoneExport)
 		}
-		out = maskInside(ps, pol)
+		if out, err = s.maskInside(ps, pol); err != nil {
+			return err
+		}
 		return auditInside(ctx, tx, c, id, ps, pol)
 	})
 	return out, pol, err
@@ -231,13 +239,23 @@ func personsInside(ctx context.Context, tx pgx.Tx, w *where, onlyVulnerable bool
 	return out, total, nil
 }
 
-func maskInside(ps []PersonInside, pol MaskPolicy) []PersonInside {
+// maskInside masks the residents per pol and, for a restricted reader, places them
+// as anonHousehold does.
+func (s *Store) maskInside(ps []PersonInside, pol MaskPolicy) ([]PersonInside, error) {
 	out := make([]PersonInside, len(ps))
 	for i, p := range ps {
 		p.Person = pol.Apply(p.Person)
+		if !pol.Any() {
+			at, err := anonPoint(p.Location, s.LocationPrivacy())
+			if err != nil {
+				return nil, fmt.Errorf("person %d: %w", p.ID, err)
+			}
+			p.Location = at
+			p.Address, p.Building, p.Unit = MaskAddress(p.Address), "", ""
+		}
 		out[i] = p
 	}
-	return out
+	return out, nil
 }
 
 // auditInside logs a read of persons inside zone id through auditPersonRead, with
