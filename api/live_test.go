@@ -17,6 +17,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/geojson"
 
 	"github.com/gridtrace/gridtrace/api"
@@ -230,7 +231,18 @@ func TestLiveTwoServers(t *testing.T) {
 	if m.Kind != "upsert" || m.AreaID != 3 || fmt.Sprint(m.BBox) != "[121.44 31.14 121.44 31.14]" || !strings.Contains(string(m.Payload), `"version"`) {
 		t.Fatalf("change message %+v %s", m, m.Payload)
 	}
-	viewer.expect("B's district viewer", h1)
+	// The viewer has no personal access: its box is the res-9 cell around the point,
+	// not the point (grid.LocationPrivacy.CoarseBound).
+	vm := viewer.expect("B's district viewer", h1)
+	at := orb.Point{121.44, 31.14}
+	cell, err := grid.DefaultLocationPrivacy().CoarseBound(orb.Bound{Min: at, Max: at})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(vm.BBox) != 4 || vm.BBox[0] != cell.Min[0] || vm.BBox[3] != cell.Max[1] ||
+		vm.BBox[0] >= 121.44 || vm.BBox[2] <= 121.44 || vm.BBox[1] >= 31.14 || vm.BBox[3] <= 31.14 {
+		t.Fatalf("viewer's box %v, want the cell's %v", vm.BBox, cell)
+	}
 	admin.expect("A's admin", h1)
 
 	// Community 6 hears only of its own: the first thing worker6 receives is h2.
@@ -254,6 +266,24 @@ func TestLiveTwoServers(t *testing.T) {
 	worker.expect("viewport filter", h4)
 	viewer.expect("no viewport", h3)
 	viewer.expect("no viewport", h4)
+
+	// Nor can the viewer place a household with a small viewport: one a few metres
+	// beside the point, inside its cell, still hears of it (matched against the
+	// cell), while the worker with the same viewport does not.
+	probe := []float64{121.4403, 31.1403, 121.4404, 31.1404}
+	if !cell.Intersects(orb.Bound{Min: orb.Point{probe[0], probe[1]}, Max: orb.Point{probe[2], probe[3]}}) {
+		t.Fatalf("set-up: the probe %v lies outside the cell %v", probe, cell)
+	}
+	for _, c := range []*liveClient{viewer, worker} {
+		if err := c.conn.WriteJSON(map[string]any{"type": "viewport", "bbox": probe}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h5 := createHousehold(t, a.url, f.tokens["worker"], 121.44, 31.14)
+	h6 := createHousehold(t, a.url, f.tokens["worker"], 121.4403, 31.1403) // inside the probe
+	viewer.expect("viewer's probe beside the point", h5)
+	viewer.expect("viewer's probe", h6)
+	worker.expect("worker's probe skips h5", h6)
 }
 
 // TestLiveReplay: a client reconnecting with since gets what it missed, before new

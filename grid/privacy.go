@@ -98,3 +98,23 @@ func anonHousehold(h Household, p LocationPrivacy) (Household, error) {
 	h.Address, h.Building, h.Unit, h.ExtID = MaskAddress(h.Address), "", "", ""
 	return h, nil
 }
+
+// CoarseBound is b as a restricted role may learn it (a live change's box): grown to
+// the H3 cells at MaxRes that hold its corners, so the box of one household's change
+// tells no more than the cell the map shows it in, and a viewer cannot narrow it down
+// by moving a small viewport around.
+func (p LocationPrivacy) CoarseBound(b orb.Bound) (orb.Bound, error) {
+	out := b
+	for _, corner := range []orb.Point{b.Min, b.Max} {
+		cell, err := geo.CellOf(corner, p.MaxRes)
+		if err != nil {
+			return b, fmt.Errorf("cell of %v: %w", corner, err)
+		}
+		poly, err := cell.Polygon()
+		if err != nil {
+			return b, fmt.Errorf("cell %s: %w", cell, err)
+		}
+		out = out.Union(poly.Bound())
+	}
+	return out, nil
+}

@@ -23,6 +23,9 @@ type client struct {
 	conn *websocket.Conn
 	cork *corkConn // under conn: batches the writes of a burst
 	user grid.User
+	// restricted: the user sees nothing personal in clear (grid.Restricted), so gets
+	// coarsened boxes (message.anonBox, anonData).
+	restricted bool
 	// session is the grid.SessionKey of the client's login, re-checked by the hub.
 	session string
 	send    chan *message
@@ -40,7 +43,7 @@ type client struct {
 }
 
 func newClient(h *Hub, conn *websocket.Conn, cork *corkConn, u grid.User) *client {
-	return &client{hub: h, conn: conn, cork: cork, user: u, send: make(chan *message, h.cfg.QueueSize), done: make(chan struct{})}
+	return &client{hub: h, conn: conn, cork: cork, user: u, restricted: grid.Restricted(u), send: make(chan *message, h.cfg.QueueSize), done: make(chan struct{})}
 }
 
 // kick asks the writer to close the connection with code (0: without a close frame).
@@ -69,7 +72,11 @@ func (c *client) wants(m *message) bool {
 	if !ch.VisibleTo(c.user) {
 		return false
 	}
-	if vp := c.viewport.Load(); vp != nil && ch.BBox != nil && !intersects(*vp, *ch.BBox) {
+	box := ch.BBox
+	if c.restricted {
+		box = m.anonBox
+	}
+	if vp := c.viewport.Load(); vp != nil && box != nil && !intersects(*vp, *box) {
 		return false
 	}
 	return true
@@ -174,7 +181,7 @@ func (c *client) replayPage(cs []grid.Change, pos int64, after *int64) (end bool
 			return true, nil
 		}
 		*after = ch.ID
-		m, err := changeMessage(ch)
+		m, err := c.hub.changeMessage(ch)
 		if err != nil {
 			return false, fmt.Errorf("encode change %d: %w", ch.ID, err)
 		}
@@ -189,7 +196,11 @@ func (c *client) replayPage(cs []grid.Change, pos int64, after *int64) (end bool
 
 func (c *client) write(m *message) error {
 	c.conn.SetWriteDeadline(time.Now().Add(c.hub.cfg.WriteTimeout))
-	return c.conn.WriteMessage(websocket.TextMessage, m.data)
+	data := m.data
+	if c.restricted && m.change != nil {
+		data = m.anonData
+	}
+	return c.conn.WriteMessage(websocket.TextMessage, data)
 }
 
 // maxBatch bounds the messages written with one system call.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/paulmach/orb"
 
 	"github.com/gridtrace/gridtrace/grid"
 )
@@ -49,7 +50,11 @@ type Config struct {
 	Sessions SessionChecker
 	// SessionCheckEvery is the interval of that check [30 s]: a session revoked by
 	// another server, or past its lifetime, loses its clients within it.
-	SessionCheckEvery time.Duration
+	SessionCheckEvery time.Duration // Privacy is the location policy for clients without personal access (a viewer):
+	// they get each change's box grown by grid.LocationPrivacy.CoarseBound, and their
+	// viewport is matched against that box. nil: grid.DefaultLocationPrivacy.
+	// *grid.Store's LocationPrivacy is one.
+	Privacy func() grid.LocationPrivacy
 }
 
 // Close codes of the hub (RFC 6455 §7.4.1).
@@ -152,7 +157,7 @@ func checkOrigin(r *http.Request) bool {
 func (h *Hub) Publish(upTo int64, cs []grid.Change) {
 	msgs := make([]*message, 0, len(cs))
 	for i := range cs {
-		m, err := changeMessage(&cs[i])
+		m, err := h.changeMessage(&cs[i])
 		if err != nil {
 			h.cfg.Log.Error("live: encode change", "id", cs[i].ID, "err", err)
 			continue
@@ -382,6 +387,11 @@ type message struct {
 	id     int64
 	change *grid.Change
 	data   []byte
+	// anonBox and anonData are the box and the wire form for restricted clients:
+	// the box coarsened by LocationPrivacy (the same as change.BBox and data when
+	// the change has none).
+	anonBox  *orb.Bound
+	anonData []byte
 }
 
 // changeJSON is the wire form of a change.
@@ -397,7 +407,7 @@ type changeJSON struct {
 	CreatedAt time.Time       `json:"created_at"`
 }
 
-func changeMessage(c *grid.Change) (*message, error) {
+func (h *Hub) changeMessage(c *grid.Change) (*message, error) {
 	j := changeJSON{Type: "change", ID: c.ID, Kind: c.Kind, Entity: c.Entity, Payload: c.Payload, CreatedAt: c.CreatedAt.UTC()}
 	if c.EntityID != 0 {
 		j.EntityID = &c.EntityID
@@ -405,18 +415,38 @@ func changeMessage(c *grid.Change) (*message, error) {
 	if c.AreaID != 0 {
 		j.AreaID = &c.AreaID
 	}
-	if c.BBox != nil {
-		j.BBox = &[4]float64{c.BBox.Min[0], c.BBox.Min[1], c.BBox.Max[0], c.BBox.Max[1]}
-	}
 	if len(j.Payload) == 0 {
 		j.Payload = json.RawMessage(`{}`)
 	}
-	data, err := json.Marshal(j)
+	m := &message{id: c.ID, change: c}
+	var err error
+	if c.BBox == nil {
+		if m.data, err = json.Marshal(j); err != nil {
+			return nil, err
+		}
+		m.anonData = m.data
+		return m, nil
+	}
+	j.BBox = boxJSON(*c.BBox)
+	if m.data, err = json.Marshal(j); err != nil {
+		return nil, err
+	}
+	priv := grid.DefaultLocationPrivacy()
+	if h.cfg.Privacy != nil {
+		priv = h.cfg.Privacy()
+	}
+	coarse, err := priv.CoarseBound(*c.BBox)
 	if err != nil {
 		return nil, err
 	}
-	return &message{id: c.ID, change: c, data: data}, nil
+	m.anonBox, j.BBox = &coarse, boxJSON(coarse)
+	if m.anonData, err = json.Marshal(j); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
+
+func boxJSON(b orb.Bound) *[4]float64 { return &[4]float64{b.Min[0], b.Min[1], b.Max[0], b.Max[1]} }
 
 // controlMessage encodes a hello, reset or error message.
 func controlMessage(v any) *message {

@@ -62,7 +62,8 @@ func (m *Main) runServe(ctx context.Context, args []string) error {
 func (m *Main) serve(ctx context.Context, store *grid.Store, sf serveFlags, local bool, ready chan<- string) error {
 	log := m.logger(m.envOr("GRIDTRACE_LOG_LEVEL", "info"))
 	// The live map: the listener follows the change feed and the hub fans it out.
-	hub := live.NewHub(live.Config{Store: store, Log: log, Sessions: store, SessionCheckEvery: sf.sec.liveSessionCheck})
+	hub := live.NewHub(live.Config{Store: store, Log: log, Sessions: store, SessionCheckEvery: sf.sec.liveSessionCheck,
+		Privacy: store.LocationPrivacy})
 	feed := grid.NewListener(store, grid.ListenerConfig{Publish: hub.Publish, Health: hub.SetDatabase, Log: log})
 	feedCtx, stopFeed := context.WithCancel(context.Background())
 	feedDone := make(chan error, 1)
