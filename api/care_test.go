@@ -9,6 +9,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/paulmach/orb"
+
+	"github.com/gridtrace/gridtrace/geo"
+	"github.com/gridtrace/gridtrace/grid"
 )
 
 // careCounts counts every table the care routes write, and their change rows: a
@@ -156,15 +161,44 @@ func TestCareFlowAndReport(t *testing.T) {
 		t.Fatalf("worker6 alerts: %+v", alerts)
 	}
 	// A viewer sees the spell masked; the read by the worker in clear is audited.
+	// The viewer also gets the place as the map shows it: the address cut before its
+	// number and the res-9 cell's centre, in the isolations and in the alerts.
 	var list struct {
 		Isolations []struct {
-			PersonName string `json:"person_name"`
+			PersonName string     `json:"person_name"`
+			Address    string     `json:"address"`
+			Location   [2]float64 `json:"location"`
 		} `json:"isolations"`
 	}
-	if code := f.get(t, "viewer", "/api/v1/isolations", &list); code != 200 || len(list.Isolations) != 1 || list.Isolations[0].PersonName != "李*" {
+	home := orb.Point{121.41, 31.11}
+	if code := f.get(t, "viewer", "/api/v1/isolations", &list); code != 200 || len(list.Isolations) != 1 || list.Isolations[0].PersonName != "李*" ||
+		list.Isolations[0].Address != "一社区**" || orb.Point(list.Isolations[0].Location) == home {
 		t.Fatalf("viewer list: %+v", list)
 	}
+	cell, err := geo.CellOf(home, grid.DefaultLocationPrivacy().MaxRes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := geo.CellOf(orb.Point(list.Isolations[0].Location), 12); err != nil || got.Resolution() != 12 {
+		t.Fatalf("viewer location %v: %v", list.Isolations[0].Location, err)
+	} else if parent, _ := got.Parent(cell.Resolution()); parent != cell {
+		t.Fatalf("viewer location %v is not in the household's cell %s", list.Isolations[0].Location, cell)
+	}
+	var placed struct {
+		Alerts []struct {
+			Location [2]float64 `json:"location"`
+		} `json:"alerts"`
+	}
+	if code := f.get(t, "viewer", "/api/v1/alerts", &placed); code != 200 || len(placed.Alerts) != 1 || orb.Point(placed.Alerts[0].Location) == home {
+		t.Fatalf("viewer alerts: %d %+v", code, placed)
+	}
+	if code := f.get(t, "commander", "/api/v1/alerts", &placed); code != 200 || len(placed.Alerts) != 1 || orb.Point(placed.Alerts[0].Location) != home {
+		t.Fatalf("commander alerts: %d %+v", code, placed)
+	}
 	f.get(t, "worker", "/api/v1/isolations", &list)
+	if list.Isolations[0].Address != "一社区1号" || orb.Point(list.Isolations[0].Location) != home {
+		t.Fatalf("worker list: %+v", list)
+	}
 	if rows := f.auditRows(t, "worker"); len(rows) == 0 || rows[len(rows)-1].action != "read_person" {
 		t.Fatalf("worker's read not audited: %+v", rows)
 	}

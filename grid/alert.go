@@ -121,7 +121,18 @@ func (s *Store) ListAlerts(ctx context.Context, c Caller, f AlertFilter) ([]Aler
 	if err != nil {
 		return nil, dbError("list alerts", err)
 	}
-	return scanAlerts(rows)
+	as, err := scanAlerts(rows)
+	if err != nil {
+		return nil, err
+	}
+	for i := range as {
+		if as[i].Location != nil {
+			if err := s.placeFor(c.User, nil, as[i].Location); err != nil {
+				return nil, fmt.Errorf("alert %d: %w", as[i].ID, err)
+			}
+		}
+	}
+	return as, nil
 }
 
 const alertSelect = `

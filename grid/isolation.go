@@ -256,7 +256,7 @@ func isolationWhere(pol care.Policy, now time.Time) *where {
 
 // queryIsolations runs isolationSelect with w (started by isolationWhere) and
 // completes and masks the rows for u.
-func queryIsolations(ctx context.Context, tx pgx.Tx, u User, pol care.Policy, now time.Time, sql string, args []any) ([]Isolation, error) {
+func (s *Store) queryIsolations(ctx context.Context, tx pgx.Tx, u User, pol care.Policy, now time.Time, sql string, args []any) ([]Isolation, error) {
 	rows, err := tx.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, dbError("list isolations", err)
@@ -283,6 +283,9 @@ func queryIsolations(ctx context.Context, tx pgx.Tx, u User, pol care.Policy, no
 		}
 		masked := mask.Apply(Person{Name: x.PersonName, Phone: x.Phone})
 		x.PersonName, x.Phone = masked.Name, masked.Phone
+		if err := s.placeFor(u, &x.Address, &x.Location); err != nil {
+			return nil, fmt.Errorf("isolation %d: %w", x.ID, err)
+		}
 		if x.Status == "active" && x.CheckInsToday < len(pol.CheckInHours) && !today.After(x.LastDay) {
 			due := pol.At(today, pol.CheckInHours[x.CheckInsToday])
 			x.NextDue = &due
@@ -351,7 +354,7 @@ func (s *Store) ListIsolations(ctx context.Context, c Caller, f IsolationFilter,
 		if f.AreaID != 0 {
 			w.underArea("h.area_id", f.AreaID)
 		}
-		out, err = queryIsolations(ctx, tx, c.User, pol.Policy, now, isolationSelect+w.sql()+fmt.Sprintf(" ORDER BY i.id DESC LIMIT %d", MaxLimit), w.args)
+		out, err = s.queryIsolations(ctx, tx, c.User, pol.Policy, now, isolationSelect+w.sql()+fmt.Sprintf(" ORDER BY i.id DESC LIMIT %d", MaxLimit), w.args)
 		if err != nil {
 			return err
 		}
@@ -371,7 +374,7 @@ func (s *Store) GetIsolation(ctx context.Context, c Caller, id int64, now time.T
 		w := isolationWhere(pol.Policy, now)
 		w.add("i.id = ?", id)
 		w.visibleAreaCol(c.User, "h.area_id")
-		xs, err := queryIsolations(ctx, tx, c.User, pol.Policy, now, isolationSelect+w.sql(), w.args)
+		xs, err := s.queryIsolations(ctx, tx, c.User, pol.Policy, now, isolationSelect+w.sql(), w.args)
 		if err != nil {
 			return err
 		}

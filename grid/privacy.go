@@ -118,3 +118,23 @@ func (p LocationPrivacy) CoarseBound(b orb.Bound) (orb.Bound, error) {
 	}
 	return out, nil
 }
+
+// placeFor is where u may see a place named by an address and a point: as stored
+// for a role with personal access; for a restricted one the address cut by
+// MaskAddress and the point moved to its cell centre (anonPoint). Lists of people
+// (isolations, the vulnerable, alerts) use it, so a viewer learns from them no more
+// than from the map.
+func (s *Store) placeFor(u User, addr *string, at *orb.Point) error {
+	if !Restricted(u) {
+		return nil
+	}
+	if addr != nil {
+		*addr = MaskAddress(*addr)
+	}
+	p, err := anonPoint(*at, s.LocationPrivacy())
+	if err != nil {
+		return err
+	}
+	*at = p
+	return nil
+}

@@ -114,6 +114,9 @@ func (s *Store) ListVulnerable(ctx context.Context, c Caller, f VulnerableFilter
 			}
 			m := mask.Apply(Person{Name: v.Name, Phone: v.Phone})
 			v.Name, v.Phone = m.Name, m.Phone
+			if err := s.placeFor(c.User, &v.Address, &v.Location); err != nil {
+				return fmt.Errorf("vulnerable person %d: %w", v.PersonID, err)
+			}
 			out = append(out, v)
 			ids = append(ids, v.PersonID)
 			if len(out) == MaxLimit {
