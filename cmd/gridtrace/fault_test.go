@@ -24,14 +24,14 @@ import (
 	"github.com/gridtrace/gridtrace/migrations/localpg"
 )
 
-// faultCluster starts a PostgreSQL cluster of the test's own (it is stopped and
-// restarted, so the shared test cluster will not do) on a free port under
-// t.TempDir(). Without PostgreSQL binaries the test skips by hand and fails in CI.
-func faultCluster(t *testing.T, ctx context.Context) (*localpg.Cluster, string) {
+// ownClusterPort is a free port for a cluster of the test's own, after checking
+// the PostgreSQL binaries are there: without them the test skips by hand and fails
+// in CI.
+func ownClusterPort(t *testing.T) int {
 	t.Helper()
 	if _, err := localpg.FindBinDir(); err != nil {
 		if os.Getenv("CI") != "" {
-			t.Fatalf("CI needs PostgreSQL binaries for the fault test: %v", err)
+			t.Fatalf("CI needs PostgreSQL binaries: %v", err)
 		}
 		t.Skipf("no PostgreSQL binaries: %v", err)
 	}
@@ -39,8 +39,16 @@ func faultCluster(t *testing.T, ctx context.Context) (*localpg.Cluster, string) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// faultCluster starts a PostgreSQL cluster of the test's own (it is stopped and
+// restarted, so the shared test cluster will not do) on a free port under
+// t.TempDir(). Without PostgreSQL binaries the test skips by hand and fails in CI.
+func faultCluster(t *testing.T, ctx context.Context) (*localpg.Cluster, string) {
+	t.Helper()
+	port := ownClusterPort(t)
 	c := &localpg.Cluster{Dir: filepath.Join(t.TempDir(), "pg"), Port: port}
 	url, err := c.Start(ctx, "gridtrace")
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"net"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -19,18 +18,7 @@ import (
 // out (Ctrl-C on `make demo` leaves no PostgreSQL running), and when the cluster
 // was already up (`gridtrace pg start`) it leaves it up.
 func TestCommandStopsClusterItStarted(t *testing.T) {
-	if _, err := localpg.FindBinDir(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("CI needs PostgreSQL binaries: %v", err)
-		}
-		t.Skipf("no PostgreSQL binaries: %v", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+	port := ownClusterPort(t)
 	dataDir := t.TempDir()
 	args := []string{"--data-dir", dataDir, "--local-port", strconv.Itoa(port)}
 	cluster := &localpg.Cluster{Dir: filepath.Join(dataDir, "pg"), Port: port}
