@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/paulmach/orb/geojson"
+
+	"github.com/gridtrace/gridtrace/grid"
 )
 
 // samplingCounts counts what sampling writes: a refused request leaves it unchanged.
@@ -220,10 +222,22 @@ func TestSamplingRoundSwabsCoverage(t *testing.T) {
 			SlotStart   *time.Time `json:"slot_start"`
 			DoorToDoor  bool       `json:"door_to_door"`
 			Reason      *string    `json:"reason"`
+			Address     string     `json:"address"`
 		}
 	}
 	if code := f.get(t, "commander", fmt.Sprintf("/api/v1/sampling/rounds/%d/assignments", r.ID), &as); code != 200 || len(as.Assignments) != 34 {
 		t.Fatalf("assignments: %d, %d rows", code, len(as.Assignments))
+	}
+	// The viewer reads the same rows with each address cut before its number.
+	viewed := as
+	viewed.Assignments = nil // a fresh slice: decoding must not write over the commander's rows
+	if code := f.get(t, "viewer", fmt.Sprintf("/api/v1/sampling/rounds/%d/assignments", r.ID), &viewed); code != 200 || len(viewed.Assignments) != 34 {
+		t.Fatalf("viewer's assignments: %d, %d rows", code, len(viewed.Assignments))
+	}
+	for i, a := range viewed.Assignments {
+		if a.HouseholdID != as.Assignments[i].HouseholdID || a.Address != grid.MaskAddress(as.Assignments[i].Address) || a.Address == as.Assignments[i].Address {
+			t.Fatalf("viewer's assignment %+v, commander's %+v", a, as.Assignments[i])
+		}
 	}
 	for _, a := range as.Assignments {
 		if a.DoorToDoor != (a.PointID == nil) || (a.DoorToDoor && (a.Reason == nil || a.SlotStart != nil)) ||
@@ -393,6 +407,9 @@ type planAnswer struct {
 			HouseholdID int64     `json:"household_id"`
 			ETA         time.Time `json:"eta"`
 			Outcome     *string   `json:"outcome"`
+			Address     string    `json:"address"`
+			Lng         float64   `json:"lng"`
+			Lat         float64   `json:"lat"`
 		}
 		RoundID int64 `json:"round_id"`
 	}
@@ -481,6 +498,19 @@ func TestSamplingRoutes(t *testing.T) {
 	var again planAnswer
 	if code := f.get(t, "viewer", path, &again); code != 200 || len(again.Teams) != 3 {
 		t.Fatalf("GET routes: %d, %d teams", code, len(again.Teams))
+	}
+	// The viewer gets no line through the homes, and stops placed as the map places
+	// households: address cut before its number, location moved to the cell centre.
+	for i, tm := range again.Teams {
+		if tm.Route != nil || len(tm.Stops) != len(plan.Teams[i].Stops) {
+			t.Fatalf("viewer's team %s: route %v, %d stops", tm.Team, tm.Route, len(tm.Stops))
+		}
+		for j, st := range tm.Stops {
+			own := plan.Teams[i].Stops[j]
+			if !strings.HasSuffix(st.Address, "**") || st.Address == own.Address || (st.Lng == own.Lng && st.Lat == own.Lat) {
+				t.Fatalf("viewer's stop %+v, commander's %+v", st, own)
+			}
+		}
 	}
 
 	// The sampler's own route, and an outcome that updates coverage live.

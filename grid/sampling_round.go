@@ -581,6 +581,9 @@ func (s *Store) RoundAssignments(ctx context.Context, u User, id, gridID, pointI
 				&a.Persons, &a.DoorToDoor, &a.Reason); err != nil {
 				return dbError("scan assignment", err)
 			}
+			if Restricted(u) {
+				a.Address = MaskAddress(a.Address)
+			}
 			out = append(out, a)
 		}
 		return dbErrorOrNil("list assignments", rows.Err())

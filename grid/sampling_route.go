@@ -402,7 +402,21 @@ func (s *Store) RoundRoutes(ctx context.Context, u User, id int64) (RoutePlan, e
 		out, err = roundRoutes(ctx, tx, u, id, -1)
 		return err
 	})
-	return out, err
+	if err != nil || !Restricted(u) {
+		return out, err
+	}
+	// A viewer sees the stops where the map would place them and no line: the
+	// line runs through the homes of the sealed, isolated and bed-ridden.
+	for i := range out.Teams {
+		out.Teams[i].Line = nil
+		for j := range out.Teams[i].Stops {
+			st := &out.Teams[i].Stops[j]
+			if err := s.placeFor(u, &st.Address, &st.Loc); err != nil {
+				return out, fmt.Errorf("stop of household %d: %w", st.HouseholdID, err)
+			}
+		}
+	}
+	return out, nil
 }
 
 // MyRoute is u's team route in the newest open round visible to u that gives them
