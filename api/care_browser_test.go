@@ -61,3 +61,172 @@ func TestCareBrowserFeverAlertLive(t *testing.T) {
 		t.Fatalf("check-in stored %d times (%v)", n, err)
 	}
 }
+
+// careSession drives one browser's care panel through the DOM: clicks, typed keys
+// and chosen options, as its user would.
+type careSession struct {
+	t   *testing.T
+	ctx context.Context
+}
+
+// poll waits until expr is true in the page.
+func (s careSession) poll(what, expr string) {
+	s.t.Helper()
+	if _, err := chromedp.Run(s.ctx, chromedp.Poll[bool](expr,
+		chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(60*time.Second))); err != nil {
+		panel, _ := chromedp.Run(s.ctx, chromedp.Evaluate[string](`document.getElementById('care-panel').innerText`))
+		s.t.Fatalf("%s (%s): %v; the panel reads:\n%s", what, expr, err, panel)
+	}
+}
+
+// do runs DOM actions, failing the test on the first error.
+func (s careSession) do(what string, actions ...chromedp.Action[chromedp.Void]) {
+	s.t.Helper()
+	if err := chromedp.Do(s.ctx, actions...); err != nil {
+		s.t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// choose picks an option of a select and lets the page know, as a user's pick does.
+func choose(sel, value string) chromedp.Action[chromedp.Void] {
+	return chromedp.QueryAfter(chromedp.CSS(sel), func(ctx context.Context, t *chromedp.Target, nodes []*chromedp.Node) (chromedp.Void, error) {
+		var v chromedp.Void
+		if _, err := chromedp.SetValue(chromedp.NodeIDs{nodes[0].NodeID}, value)(ctx, t); err != nil {
+			return v, err
+		}
+		_, err := chromedp.Evaluate[bool](`document.querySelector(`+fmt.Sprintf("%q", sel)+`).dispatchEvent(new Event('change', {bubbles: true}))`)(ctx, t)
+		return v, err
+	}, chromedp.NodeVisible)
+}
+
+// TestCareBrowserTransferToSite: a commander requests a transfer to a one-room site
+// through the panel's form; the admin's map, open in another browser, shows the
+// site's free rooms drop from 1 to 0 without reload. A second transfer to the now
+// full site is refused, and the panel says why (409, field site_id). The commander
+// then marks the first transfer as departed with its button.
+func TestCareBrowserTransferToSite(t *testing.T) {
+	chromium := requireChromium(t)
+	f := newGridFixture(t)
+	s := startLiveWeb(t, f.pool, web.FS())
+	var site struct {
+		ID int64 `json:"id"`
+	}
+	if code := do(t, "POST", s.url+"/api/v1/sites", f.tokens["commander"], `{"name":"一号隔离点","location":[121.43,31.14],"rooms":1}`, &site); code != http.StatusCreated {
+		t.Fatalf("create site: %d", code)
+	}
+	id := fmt.Sprint(site.ID)
+	commander := careSession{t, openCommandMap(t, chromium, s.url, f.tokens["commander"])}
+	admin := careSession{t, openCommandMap(t, chromium, s.url, f.tokens["admin"])}
+	siteRow := `document.querySelector('#care-sites li[data-site-id="` + id + `"]')`
+	admin.poll("the admin's panel lists the site with its free room", `!!window.gridtrace.care && `+siteRow+`?.dataset.free === '1'`)
+	commander.poll("the commander's form offers the site", `!!document.querySelector('#care-transfer-form select[name=site] option[value="`+id+`"]')`)
+
+	commander.do("request a transfer in the form",
+		chromedp.Click(chromedp.CSS("#care-transfers-box > summary")),
+		chromedp.SendKeys(chromedp.CSS("#care-transfer-form input[name=person]"), "3"),
+		choose("#care-transfer-form select[name=site]", id),
+		chromedp.SendKeys(chromedp.CSS("#care-transfer-form input[name=vehicle]"), "van 7"),
+		choose("#care-transfer-form select[name=reason]", "close_contact"),
+		chromedp.Click(chromedp.CSS("#care-transfer-form button[type=submit]")))
+	start := time.Now()
+	admin.poll("the admin sees the site full without reload", siteRow+`?.dataset.free === '0' && `+siteRow+`.textContent.includes('0 of 1 rooms free')`)
+	t.Logf("the site's free rooms reached the admin's map %v after the request", time.Since(start).Round(time.Millisecond))
+	commander.poll("the commander's list shows the transfer", `document.querySelector('#care-transfers li[data-status="requested"]')?.textContent.includes('一号隔离点')`)
+	admin.poll("the admin's list shows it too", `window.gridtrace.care.transferIds().length === 1`)
+
+	// A second person to the full site: refused, and the panel says so.
+	commander.do("request a second transfer",
+		chromedp.SendKeys(chromedp.CSS("#care-transfer-form input[name=person]"), "4"),
+		choose("#care-transfer-form select[name=site]", id),
+		chromedp.Click(chromedp.CSS("#care-transfer-form button[type=submit]")))
+	commander.poll("the panel shows the 409 with its field", `(() => {
+		const m = document.getElementById('care-transfer-msg');
+		return !m.hidden && m.classList.contains('care-bad') && m.textContent.includes('no free room') && m.textContent.includes('(site_id)');
+	})()`)
+	var n int
+	if err := f.pool.QueryRow(context.Background(), `SELECT count(*) FROM transfers WHERE site_id = $1`, site.ID).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("%d transfers stored (%v), want 1", n, err)
+	}
+
+	commander.do("depart", chromedp.Click(chromedp.CSS(`#care-transfers li[data-status="requested"] button[name=depart]`)))
+	admin.poll("the admin sees the transfer in transit", `!!document.querySelector('#care-transfers li[data-status="in_transit"]')`)
+	var status, vehicle string
+	if err := f.pool.QueryRow(context.Background(), `SELECT status, vehicle FROM transfers WHERE site_id = $1 AND person_id = 3`, site.ID).
+		Scan(&status, &vehicle); err != nil || status != "in_transit" || vehicle != "van 7" {
+		t.Fatalf("transfer %q by %q (%v)", status, vehicle, err)
+	}
+}
+
+// TestCareBrowserContactNeedsDelivery: a grid worker, all through the panel, asks
+// to isolate a person at home (refused: the panel shows the reasons the server
+// gives) and places them under health monitoring instead; marks a vulnerable
+// person of the same household contacted with the need "food"; sees that need on
+// the person's row, orders a delivery from it, and moves the delivery on to
+// dispatched and delivered, the status showing in the panel at each step.
+func TestCareBrowserContactNeedsDelivery(t *testing.T) {
+	chromium := requireChromium(t)
+	f := newGridFixture(t)
+	s := startLiveWeb(t, f.pool, web.FS())
+	if code := do(t, "PUT", s.url+"/api/v1/vulnerable/2/worker", f.tokens["commander"], fmt.Sprintf(`{"worker_id":%d}`, f.ids["worker"]), nil); code != http.StatusOK {
+		t.Fatalf("assign worker: %d", code)
+	}
+	w := careSession{t, openCommandMap(t, chromium, s.url, f.tokens["worker"])}
+	w.poll("the worker's panel lists the vulnerable person", `!!window.gridtrace.care && !!document.querySelector('#care-vulnerable li[data-person-id="2"]')`)
+
+	// Home isolation for person 1 (aged 36, no separate room): not eligible.
+	w.do("ask for home isolation",
+		chromedp.Click(chromedp.CSS("#care-place-box > summary")),
+		chromedp.SendKeys(chromedp.CSS("#care-place-form input[name=person]"), "1"),
+		choose("#care-place-form select[name=reason]", "returnee"),
+		chromedp.Click(chromedp.CSS("#care-place-form button[type=submit]")))
+	w.poll("the panel shows why not", `(() => {
+		const m = document.getElementById('care-place-msg');
+		return !m.hidden && m.textContent.startsWith('Not eligible for home isolation') && m.textContent.includes('no separate room');
+	})()`)
+	var n int
+	if err := f.pool.QueryRow(context.Background(), `SELECT count(*) FROM isolations WHERE person_id = 1`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d spells for person 1 (%v) after a refused eligibility", n, err)
+	}
+	w.do("place under health monitoring instead",
+		choose("#care-place-form select[name=kind]", "health_monitoring"),
+		chromedp.WaitNotVisible(chromedp.CSS("#care-place-form fieldset")),
+		chromedp.Click(chromedp.CSS("#care-place-form button[type=submit]")))
+	w.poll("the spell is placed and listed", `document.getElementById('care-place-msg').textContent.includes('is under health monitoring until') &&
+		window.gridtrace.care.isolationIds().length === 1`)
+
+	// The contact, with the need found.
+	person := `#care-vulnerable li[data-person-id="2"]`
+	w.do("record the contact with need food",
+		chromedp.Click(chromedp.CSS(person+" button[name=contacted]")),
+		chromedp.Click(chromedp.CSS(`#care-contact-form input[name=need][value=food]`)),
+		chromedp.SendKeys(chromedp.CSS("#care-contact-form input[name=note]"), "no rice left"),
+		chromedp.Click(chromedp.CSS("#care-contact-form button[type=submit]")))
+	w.poll("the row shows the need recorded today", `document.querySelector('`+person+` .care-needs')?.textContent.includes('needs food') &&
+		document.querySelector('`+person+`').textContent.includes('contacted today') && document.getElementById('care-contact-form').hidden`)
+	var needs []string
+	var note string
+	if err := f.pool.QueryRow(context.Background(), `SELECT needs, note FROM care_contacts WHERE person_id = 2`).Scan(&needs, &note); err != nil ||
+		fmt.Sprint(needs) != "[food]" || note != "no rice left" {
+		t.Fatalf("contact stored with %v %q (%v)", needs, note, err)
+	}
+
+	// The delivery, ordered from the need, then moved on.
+	w.do("order a delivery from the need",
+		chromedp.Click(chromedp.CSS(person+" button[name=order]")),
+		chromedp.Click(chromedp.CSS("#care-delivery-form button[type=submit]")))
+	row := `#care-deliveries li.care-delivery`
+	w.poll("the delivery is listed as requested", `document.querySelector('`+row+`')?.dataset.status === 'requested' &&
+		document.querySelector('`+row+` .care-status').textContent === 'requested' && document.querySelector('`+row+`').textContent.includes('food')`)
+	w.do("dispatch", chromedp.Click(chromedp.CSS(row+`[data-status="requested"] button[name=dispatch]`)))
+	w.poll("the delivery shows dispatched", `document.querySelector('`+row+` .care-status')?.textContent === 'dispatched'`)
+	w.do("deliver", chromedp.Click(chromedp.CSS(row+`[data-status="dispatched"] button[name=deliver]`)))
+	w.poll("the delivery shows delivered, with no more buttons", `document.querySelector('`+row+` .care-status')?.textContent === 'delivered' &&
+		!document.querySelector('`+row+` button')`)
+	var items []string
+	var status string
+	var household int64
+	if err := f.pool.QueryRow(context.Background(), `SELECT household_id, items, status FROM deliveries`).Scan(&household, &items, &status); err != nil ||
+		household != 1 || fmt.Sprint(items) != "[food]" || status != "delivered" {
+		t.Fatalf("delivery stored as %d %v %q (%v)", household, items, status, err)
+	}
+}
