@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"testing"
@@ -228,5 +229,139 @@ func TestCareBrowserContactNeedsDelivery(t *testing.T) {
 	if err := f.pool.QueryRow(context.Background(), `SELECT household_id, items, status FROM deliveries`).Scan(&household, &items, &status); err != nil ||
 		household != 1 || fmt.Sprint(items) != "[food]" || status != "delivered" {
 		t.Fatalf("delivery stored as %d %v %q (%v)", household, items, status, err)
+	}
+}
+
+// openCareAt opens the command map as the token's user in a page of the given size
+// and waits for the care panel.
+func openCareAt(t *testing.T, chromium, url, token string, width, height int64) careSession {
+	t.Helper()
+	ctx, err := signedIn(t, chromium, url, token)
+	if err == nil {
+		opts := []chromedp.EmulateViewportOption{}
+		if width < 600 {
+			opts = append(opts, chromedp.EmulatePortrait, chromedp.EmulateMobile)
+		}
+		err = chromedp.Do(ctx, chromedp.EmulateViewport(width, height, opts...), chromedp.Navigate(url+"/"), chromedp.WaitVisible(chromedp.ID("map-view")))
+	}
+	if err == nil {
+		_, err = chromedp.Run(ctx, chromedp.Evaluate[bool](`window.gridtrace.ready.then(() => window.gridtrace.care.ready)`, chromedp.EvalAwaitPromise))
+	}
+	if err != nil {
+		t.Fatalf("open the command map at %d×%d: %v", width, height, err)
+	}
+	return careSession{t, ctx}
+}
+
+// careOverlap is the JavaScript that lists the other panels and map controls the
+// care panel's box meets, and whether the panel stays inside the page.
+const careOverlap = `(() => {
+	const box = (el) => el.getBoundingClientRect();
+	const shown = (el) => el && el.getClientRects().length > 0;
+	const care = box(document.getElementById('care-panel'));
+	const others = ['panel', 'trace-panel', 'zone-panel', 'sampling-panel', 'status'].map((id) => document.getElementById(id))
+		.concat([...document.querySelectorAll('.maplibregl-ctrl')]).filter(shown);
+	const hits = others.filter((el) => { const o = box(el); return o.left < care.right && care.left < o.right && o.top < care.bottom && care.top < o.bottom; })
+		.map((el) => el.id || el.className);
+	const inside = care.left >= 0 && care.top >= 0 && care.right <= innerWidth && care.bottom <= innerHeight &&
+		document.documentElement.scrollWidth <= innerWidth;
+	return JSON.stringify({hits, inside, care: [care.left, care.top, care.right, care.bottom].map(Math.round), others: others.length});
+})()`
+
+// TestCareBrowserPanelLayout: at 1280×800 the care panel, every section unfolded,
+// meets no other panel nor the map's controls, for a commander (whose tracing
+// panel pushes it down) and a grid worker; the commander's section of missed
+// contacts lists the vulnerable in a sealed zone not contacted by the contact hour.
+// On a 375 px phone it starts folded to one line that meets nothing, and unfolded it
+// stays inside the page.
+func TestCareBrowserPanelLayout(t *testing.T) {
+	chromium := requireChromium(t)
+	f := newGridFixture(t)
+	s := startLiveWeb(t, f.pool, web.FS())
+	// Household 3 (persons 4 and 5, both vulnerable) is sealed; the care day is set
+	// so that it is noon now and the contact hour (1) has passed: both are missed.
+	if code := do(t, "POST", s.url+"/api/v1/zones", f.tokens["commander"],
+		`{"kind":"sealed","geometry":`+sq(121.455, 31.105, 121.465, 31.115)+`,"reason":"case in building"}`, nil); code != http.StatusCreated {
+		t.Fatalf("seal: %d", code)
+	}
+	offset := 12 - time.Now().UTC().Hour()
+	if offset > 12 {
+		offset -= 24
+	}
+	var current struct {
+		Version int `json:"version"`
+	}
+	if code := do(t, "GET", s.url+"/api/v1/care-policy", f.tokens["admin"], "", &current); code != http.StatusOK {
+		t.Fatalf("care policy: %d", code)
+	}
+	policy := fmt.Sprintf(`{"version":%d,"policy":{"period_days":14,"fever_c":37.3,"checkin_hours":[12,20],"contact_hour":1,
+		"elderly_min_age":70,"child_max_age":14,"utc_offset_minutes":%d}}`, current.Version, offset*60)
+	if code := do(t, "PUT", s.url+"/api/v1/care-policy", f.tokens["admin"], policy, nil); code != http.StatusOK {
+		t.Fatalf("care policy: %d", code)
+	}
+	sections := []string{"care-isolations", "care-vulnerable", "care-missed", "care-deliveries", "care-transfers", "care-place", "care-alerts", "care-sites"}
+	for _, user := range []string{"commander", "worker"} {
+		for _, size := range [][2]int64{{1280, 800}, {375, 740}} {
+			t.Run(fmt.Sprintf("%s at %d", user, size[0]), func(t *testing.T) {
+				c := openCareAt(t, chromium, s.url, f.tokens[user], size[0], size[1])
+				c.t = t
+				c.poll("the panel is loaded", `document.getElementById('care-alert-count').textContent !== ''`)
+				var layout struct {
+					Hits   []string `json:"hits"`
+					Inside bool     `json:"inside"`
+					Care   []int    `json:"care"`
+					Others int      `json:"others"`
+				}
+				measure := func(what string) {
+					t.Helper()
+					js, err := chromedp.Run(c.ctx, chromedp.Evaluate[string](careOverlap))
+					if err == nil {
+						err = json.Unmarshal([]byte(js), &layout)
+					}
+					if err != nil {
+						t.Fatalf("%s: %v", what, err)
+					}
+					t.Logf("%s: care panel at %v, %d other boxes", what, layout.Care, layout.Others)
+				}
+				check := func(what string) {
+					t.Helper()
+					measure(what)
+					if len(layout.Hits) > 0 || !layout.Inside || layout.Others < 2 {
+						t.Fatalf("%s: the care panel %v meets %v (inside the page: %v)", what, layout.Care, layout.Hits, layout.Inside)
+					}
+				}
+				narrow := size[0] < 600
+				if narrow {
+					c.poll("folded on a phone", `!document.getElementById('care-main').open`)
+					check("folded")
+					c.do("unfold", chromedp.Click(chromedp.CSS("#care-main > summary")))
+					c.poll("unfolded", `document.getElementById('care-main').open`)
+				}
+				for _, id := range sections {
+					shown, err := chromedp.Run(c.ctx, chromedp.Evaluate[bool](`(() => { const d = document.getElementById('`+id+`-box'); return !d.hidden && !d.open; })()`))
+					if err != nil {
+						t.Fatal(err)
+					}
+					if shown {
+						c.do("unfold "+id, chromedp.Click(chromedp.CSS("#"+id+"-box > summary")))
+					}
+				}
+				if user == "commander" {
+					c.poll("the missed contacts are listed", `window.gridtrace.care.missedIds().join() === '4,5' &&
+						document.querySelector('#care-missed li[data-person-id="4"]').textContent.includes('no worker assigned') &&
+						document.getElementById('care-missed-count').textContent === '(2)'`)
+				}
+				if narrow {
+					// Unfolded on a phone it covers part of the map, by the user's choice,
+					// but never leaves the page.
+					measure("unfolded")
+					if !layout.Inside {
+						t.Fatalf("unfolded on a phone, the care panel %v leaves the page", layout.Care)
+					}
+					return
+				}
+				check("every section unfolded")
+			})
+		}
 	}
 }
