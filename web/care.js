@@ -228,9 +228,9 @@ class CareView {
       return b;
     };
     const open = this.deliveries.filter((d) => DELIVERY_ACTIONS[d.status]);
-    const parts = [`${this.alerts.length} alerts`];
-    if (this.command) parts.push(`${this.missed.length} missed`);
-    if (this.writer) parts.push(`${open.length} deliveries open`);
+    const parts = [`alerts ${this.alerts.length}`];
+    if (this.command) parts.push(`missed ${this.missed.length}`);
+    if (this.writer) parts.push(`open deliveries ${open.length}`);
     document.getElementById('care-summary').textContent = parts.join(' · ');
 
     count('care-alert-count', this.alerts.length);
