@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gridtrace/gridtrace/grid"
@@ -34,7 +35,9 @@ throughput and p50/p95/p99 latency per endpoint, with the answers by status, and
 samples the server's resident memory (VmRSS from /proc/<pid>/status; --pid, or
 found from the listening port when the server runs on this machine) every --sample,
 so a long soak shows whether memory stays bounded. Zone proposals are saved by the
-server, as the map's "propose" button does.
+server, as the map's "propose" button does; at the end the bench rejects the ones it
+made (DELETE /api/v1/zones/:id), so a soak leaves no open proposals on the map,
+unless --keep-proposals.
 `
 
 type benchHTTPFlags struct {
@@ -47,6 +50,7 @@ type benchHTTPFlags struct {
 	pid      int
 	sample   time.Duration
 	seed     uint64
+	keep     bool
 }
 
 // benchEndpoints are the request kinds of bench http, in report order.
@@ -66,6 +70,7 @@ func (m *Main) runBenchHTTP(ctx context.Context, args []string) error {
 	fs.IntVar(&bf.pid, "pid", 0, "server process to sample memory of (0: the one listening on --url's port, if local)")
 	fs.DurationVar(&bf.sample, "sample", 10*time.Second, "memory sampling interval")
 	fs.Uint64Var(&bf.seed, "seed", 1, "seed of the request mix")
+	fs.BoolVar(&bf.keep, "keep-proposals", false, "leave the zones proposed during the run open instead of rejecting them at the end")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -137,7 +142,9 @@ func (m *Main) runBenchHTTP(ctx context.Context, args []string) error {
 					continue
 				}
 				var n int64
-				if resp.StatusCode/100 == 2 {
+				if resp.StatusCode/100 == 2 && ep == "propose" {
+					n = stats[i].readProposal(resp.Body)
+				} else if resp.StatusCode/100 == 2 {
 					n, _ = io.Copy(io.Discard, resp.Body)
 				} else if _, seen := stats[i].errs[ep]; !seen {
 					b, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
@@ -164,6 +171,9 @@ func (m *Main) runBenchHTTP(ctx context.Context, args []string) error {
 		mem = append(mem, s)
 	}
 	reportMemory(m.Stdout, mem)
+	if !bf.keep && len(total.proposed) > 0 {
+		rejectProposals(ctx, m.Stdout, client, bf.url, token, total.proposed)
+	}
 	if total.ok() == 0 {
 		return errors.New("bench http: no request succeeded")
 	}
@@ -313,6 +323,83 @@ type benchStats struct {
 	status map[string]map[int]int     // 0: transport error
 	bytes  map[string]int64
 	errs   map[string]string // one failure (transport error or non-2xx answer) per endpoint
+	// proposed are the ids of the zones the run's proposals saved.
+	proposed []int64
+}
+
+// readProposal reads a proposal's answer, keeping the ids of the zones it saved, and
+// returns the bytes read.
+func (s *benchStats) readProposal(body io.Reader) int64 {
+	cr := &countingReader{r: body}
+	var fc struct {
+		Features []struct {
+			ID int64 `json:"id"`
+		} `json:"features"`
+	}
+	if json.NewDecoder(cr).Decode(&fc) == nil {
+		for _, f := range fc.Features {
+			s.proposed = append(s.proposed, f.ID)
+		}
+	}
+	_, _ = io.Copy(io.Discard, cr)
+	return cr.n
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// rejectProposals closes the zones the run proposed (DELETE rejects a proposal and
+// keeps its history), 8 at a time, and says how many and how long it took.
+func rejectProposals(ctx context.Context, w io.Writer, c *http.Client, base, token string, ids []int64) {
+	start := time.Now()
+	next := make(chan int64)
+	var failed, done atomic.Int64
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := range next {
+				req, err := http.NewRequestWithContext(ctx, "DELETE", fmt.Sprintf("%s/api/v1/zones/%d?reason=bench+http", base, id), nil)
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				req.Header.Set("Authorization", "Bearer "+token)
+				resp, err := c.Do(req)
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				// 409: already closed (accepted or rejected by someone meanwhile).
+				if resp.StatusCode/100 == 2 {
+					done.Add(1)
+				} else if resp.StatusCode != http.StatusConflict {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	for _, id := range ids {
+		if ctx.Err() != nil {
+			break
+		}
+		next <- id
+	}
+	close(next)
+	wg.Wait()
+	fmt.Fprintf(w, "rejected %d of the %d zones the run proposed in %s (%d failed; --keep-proposals keeps them)\n",
+		done.Load(), len(ids), time.Since(start).Round(time.Millisecond), failed.Load())
 }
 
 func newBenchStats() *benchStats {
@@ -348,6 +435,7 @@ func (s *benchStats) merge(o *benchStats) {
 	for ep, n := range o.bytes {
 		s.bytes[ep] += n
 	}
+	s.proposed = append(s.proposed, o.proposed...)
 	for ep, e := range o.errs {
 		s.errs[ep] = e
 	}
