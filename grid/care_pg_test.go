@@ -299,7 +299,13 @@ func TestVulnerableContactAndDelivery(t *testing.T) {
 		t.Fatalf("mine: %+v %v", mine, err)
 	}
 	pol := care.DefaultPolicy()
+	// 23:00 today (UTC+8), or tomorrow once that has passed: the zone came into
+	// force just now, so a sweep before that would find it not yet enforced (the
+	// test failed every day between 15:00 and 16:00 UTC).
 	late := pol.At(pol.Day(now), 23)
+	if !late.After(now) {
+		late = pol.At(pol.Day(now).AddDate(0, 0, 1), 23)
+	}
 	res, err := s.Sweep(ctx, late)
 	if err != nil || res.MissedContacts != 1 {
 		t.Fatalf("sweep: %+v %v", res, err)
