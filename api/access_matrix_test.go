@@ -140,7 +140,7 @@ var accessRules = []accessRule{
 	{"POST", "/api/v1/isolations/:id/checkins", writersOf(grid.CareWriters()), outNotFound, "/api/v1/isolations/{isoIn}/checkins", "/api/v1/isolations/{isoOut}/checkins", `{"temperature_c":36.6}`, `{"temperature_c":36.6}`, false},
 	{"GET", "/api/v1/sites", allRoles, outFiltered, "/api/v1/sites", "/api/v1/sites?free=true", "", "", false},
 	{"POST", "/api/v1/sites", writersOf(grid.CommandWriters()), outForbidden, "/api/v1/sites", "/api/v1/sites", `{"name":"矩阵隔离点","location":[121.43,31.13],"rooms":3}`, `{"name":"矩阵隔离点","location":[121.53,31.13],"rooms":3}`, false},
-	{"GET", "/api/v1/transfers", allRoles, outFiltered, "/api/v1/transfers", "/api/v1/transfers?status=requested", "", "", false},
+	{"GET", "/api/v1/transfers", allRoles, outFiltered, "/api/v1/transfers", "/api/v1/transfers?status=requested", "", "", true},
 	{"POST", "/api/v1/transfers", writersOf(grid.CommandWriters()), outNotFound, "/api/v1/transfers", "/api/v1/transfers", `{"person_id":3,"site_id":{siteIn},"reason":"close_contact"}`, `{"person_id":6,"site_id":{siteOut},"reason":"close_contact"}`, false},
 	{"POST", "/api/v1/transfers/:id/depart", writersOf(grid.CommandWriters()), outNotFound, "/api/v1/transfers/{trIn}/depart", "/api/v1/transfers/{trOut}/depart", "", "", false},
 	{"POST", "/api/v1/transfers/:id/arrive", writersOf(grid.CommandWriters()), outNotFound, "/api/v1/transfers/{trIn}/arrive", "/api/v1/transfers/{trOut}/arrive", "", "", false},
@@ -605,7 +605,8 @@ func TestAccessMatrix(t *testing.T) {
 // showsField reports whether the rule's inside read answers person 1's field: the
 // JSON zone summary lists only the vulnerable (person 1 is not), and trace answers
 // show a linked resident's name, phone and ID number but no birth date; the
-// sampling missing list, isolations and the vulnerable show name and phone only.
+// sampling missing list, isolations and the vulnerable show name and phone only,
+// and the transfer list the name only.
 func showsField(r accessRule, field string) bool {
 	if r.path == "/api/v1/zones/:id/summary" && !strings.Contains(r.inURL, "csv") {
 		return false
@@ -615,6 +616,9 @@ func showsField(r accessRule, field string) bool {
 	}
 	if strings.HasPrefix(r.path, "/api/v1/sampling/") || strings.HasPrefix(r.path, "/api/v1/isolations") || r.path == "/api/v1/vulnerable" {
 		return field == "name" || field == "phone"
+	}
+	if r.path == "/api/v1/transfers" {
+		return field == "name"
 	}
 	return true
 }

@@ -325,9 +325,13 @@ func (s *Server) handleSiteList(c echo.Context) error {
 }
 
 func transferJSON(t grid.Transfer) map[string]any {
-	return map[string]any{"id": t.ID, "person_id": t.PersonID, "from_household_id": t.FromHouseholdID, "site_id": t.SiteID,
+	out := map[string]any{"id": t.ID, "person_id": t.PersonID, "from_household_id": t.FromHouseholdID, "site_id": t.SiteID,
 		"isolation_id": idOrNull(t.IsolationID), "reason": t.Reason, "vehicle": t.Vehicle, "status": t.Status,
 		"created_at": t.CreatedAt.UTC(), "updated_at": t.UpdatedAt.UTC()}
+	if t.PersonName != "" || t.SiteName != "" { // lists name them; a write's answer does not
+		out["person_name"], out["site_name"] = t.PersonName, t.SiteName
+	}
+	return out
 }
 
 type transferRequest struct {
@@ -425,8 +429,12 @@ func (s *Server) handleContactCreate(c echo.Context) error {
 }
 
 func deliveryJSON(d grid.Delivery) map[string]any {
-	return map[string]any{"id": d.ID, "household_id": d.HouseholdID, "area_id": idOrNull(d.AreaID), "items": d.Items,
+	out := map[string]any{"id": d.ID, "household_id": d.HouseholdID, "area_id": idOrNull(d.AreaID), "items": d.Items,
 		"note": d.Note, "status": d.Status, "created_at": d.CreatedAt.UTC(), "updated_at": d.UpdatedAt.UTC()}
+	if d.Address != "" { // lists carry it; a write's answer does not
+		out["address"] = d.Address
+	}
+	return out
 }
 
 func (s *Server) handleDeliveryCreate(c echo.Context) error {

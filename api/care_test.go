@@ -283,3 +283,61 @@ func TestCareFlowAndReport(t *testing.T) {
 		t.Fatalf("second close: %d", code)
 	}
 }
+
+// TestCareListsNameWhoAndWhere: the transfer list names the person (masked per role,
+// the clear read audited) and the site, and the delivery list the household's
+// address (cut for a viewer), so command staff need not look ids up.
+func TestCareListsNameWhoAndWhere(t *testing.T) {
+	t.Parallel()
+	f := newGridFixture(t)
+	var site struct {
+		ID int64 `json:"id"`
+	}
+	if code := f.send(t, "commander", "POST", "/api/v1/sites", `{"name":"方舱一","address":"一号路","location":[121.42,31.12],"rooms":3}`, &site); code != http.StatusCreated {
+		t.Fatalf("site: %d", code)
+	}
+	if code := f.send(t, "commander", "POST", "/api/v1/transfers", fmt.Sprintf(`{"person_id":1,"site_id":%d,"reason":"close_contact","vehicle":"沪A1"}`, site.ID), nil); code != http.StatusCreated {
+		t.Fatalf("transfer: %d", code)
+	}
+	type transfers struct {
+		Transfers []struct {
+			PersonID   int64  `json:"person_id"`
+			PersonName string `json:"person_name"`
+			SiteName   string `json:"site_name"`
+		} `json:"transfers"`
+	}
+	var got transfers
+	if code := f.get(t, "commander", "/api/v1/transfers", &got); code != 200 || len(got.Transfers) != 1 ||
+		got.Transfers[0].PersonName != "张三丰" || got.Transfers[0].SiteName != "方舱一" {
+		t.Fatalf("commander's transfers: %d %+v", code, got)
+	}
+	rows := f.auditRows(t, "commander")
+	if len(rows) == 0 || rows[len(rows)-1].action != "read_person" || rows[len(rows)-1].entity != "transfer" || fmt.Sprint(rows[len(rows)-1].personIDs) != "[1]" {
+		t.Fatalf("commander's read of the transfer list not audited: %+v", rows)
+	}
+	got = transfers{}
+	if code := f.get(t, "viewer", "/api/v1/transfers", &got); code != 200 || len(got.Transfers) != 1 || got.Transfers[0].PersonName != "张**" {
+		t.Fatalf("viewer's transfers: %d %+v", code, got)
+	}
+	if rows := f.auditRows(t, "viewer"); len(rows) != 0 {
+		t.Fatalf("viewer's masked read audited: %+v", rows)
+	}
+
+	if code := f.send(t, "worker", "POST", "/api/v1/isolations", `{"person_id":2,"kind":"health_monitoring","reason":"close_contact"}`, nil); code != http.StatusCreated {
+		t.Fatalf("monitoring: %d", code)
+	}
+	if code := f.send(t, "worker", "POST", "/api/v1/deliveries", `{"household_id":1,"items":["food"]}`, nil); code != http.StatusCreated {
+		t.Fatalf("delivery: %d", code)
+	}
+	var ds struct {
+		Deliveries []struct {
+			HouseholdID int64  `json:"household_id"`
+			Address     string `json:"address"`
+		} `json:"deliveries"`
+	}
+	for role, want := range map[string]string{"worker": "一社区1号", "viewer": "一社区**"} {
+		if code := f.get(t, role, "/api/v1/deliveries", &ds); code != 200 || len(ds.Deliveries) != 1 || ds.Deliveries[0].Address != want {
+			t.Fatalf("%s's deliveries: %d %+v, want address %q", role, code, ds, want)
+		}
+	}
+}

@@ -144,6 +144,10 @@ type Transfer struct {
 	Status          string
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
+	// PersonName (masked per PersonPolicy) and SiteName are filled in by
+	// ListTransfers, so the list names who goes where.
+	PersonName string
+	SiteName   string
 }
 
 // TransferInput requests a transfer; Reason is needed only for a person not under
@@ -370,19 +374,36 @@ func (s *Store) ListTransfers(ctx context.Context, c Caller, status string) ([]T
 		w.add("t.status = ?", status)
 	}
 	w.visibleAreaCol(c.User, "h.area_id")
-	rows, err := s.pool.Query(ctx, `
-		SELECT t.id, t.person_id, t.from_household_id, t.site_id, COALESCE(t.isolation_id, 0), t.reason, t.vehicle, t.status, t.created_at, t.updated_at
-		FROM transfers t JOIN households h ON h.id = t.from_household_id`+w.sql()+fmt.Sprintf(" ORDER BY t.id DESC LIMIT %d", MaxLimit), w.args...)
-	if err != nil {
-		return nil, dbError("list transfers", err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Transfer, error) {
-		var t Transfer
-		err := r.Scan(&t.ID, &t.PersonID, &t.FromHouseholdID, &t.SiteID, &t.IsolationID, &t.Reason, &t.Vehicle, &t.Status, &t.CreatedAt, &t.UpdatedAt)
-		return t, err
+	var out []Transfer
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `
+			SELECT t.id, t.person_id, t.from_household_id, t.site_id, COALESCE(t.isolation_id, 0), t.reason, t.vehicle, t.status,
+			       t.created_at, t.updated_at, p.name, st.name
+			FROM transfers t JOIN households h ON h.id = t.from_household_id
+			JOIN persons p ON p.id = t.person_id JOIN isolation_sites st ON st.id = t.site_id`+
+			w.sql()+fmt.Sprintf(" ORDER BY t.id DESC LIMIT %d", MaxLimit), w.args...)
+		if err != nil {
+			return dbError("list transfers", err)
+		}
+		pol := PersonPolicy(c.User, true)
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Transfer, error) {
+			var t Transfer
+			err := r.Scan(&t.ID, &t.PersonID, &t.FromHouseholdID, &t.SiteID, &t.IsolationID, &t.Reason, &t.Vehicle, &t.Status,
+				&t.CreatedAt, &t.UpdatedAt, &t.PersonName, &t.SiteName)
+			t.PersonName = pol.Apply(Person{Name: t.PersonName}).Name
+			return t, err
+		})
+		if err != nil {
+			return dbError("list transfers", err)
+		}
+		if !pol.Name || len(out) == 0 {
+			return nil
+		}
+		ids := make([]int64, len(out))
+		for i, t := range out {
+			ids[i] = t.PersonID
+		}
+		return appendAudit(ctx, tx, c, AuditReadPerson, "transfer", 0, map[string]any{"person_ids": ids, "fields": []string{"name"}})
 	})
-	if err != nil {
-		return nil, dbError("list transfers", err)
-	}
-	return out, nil
+	return out, err
 }

@@ -244,6 +244,7 @@ type Delivery struct {
 	Status      string // requested, dispatched, delivered or cancelled
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
+	Address     string // filled in by ListDeliveries (cut for a restricted reader)
 }
 
 // DeliveryItems are the kinds of supplies.
@@ -349,14 +350,17 @@ func (s *Store) ListDeliveries(ctx context.Context, c Caller, status string) ([]
 		w.add("d.status = ?", status)
 	}
 	w.visibleAreaCol(c.User, "h.area_id")
-	rows, err := s.pool.Query(ctx, `SELECT d.id, d.household_id, COALESCE(h.area_id, 0), d.items, d.note, d.status, d.created_at, d.updated_at
+	rows, err := s.pool.Query(ctx, `SELECT d.id, d.household_id, COALESCE(h.area_id, 0), d.items, d.note, d.status, d.created_at, d.updated_at, h.address
 		FROM deliveries d JOIN households h ON h.id = d.household_id`+w.sql()+fmt.Sprintf(" ORDER BY d.id DESC LIMIT %d", MaxLimit), w.args...)
 	if err != nil {
 		return nil, dbError("list deliveries", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Delivery, error) {
 		var d Delivery
-		err := r.Scan(&d.ID, &d.HouseholdID, &d.AreaID, &d.Items, &d.Note, &d.Status, &d.CreatedAt, &d.UpdatedAt)
+		err := r.Scan(&d.ID, &d.HouseholdID, &d.AreaID, &d.Items, &d.Note, &d.Status, &d.CreatedAt, &d.UpdatedAt, &d.Address)
+		if Restricted(c.User) {
+			d.Address = MaskAddress(d.Address)
+		}
 		return d, err
 	})
 	if err != nil {

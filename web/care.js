@@ -318,7 +318,7 @@ class CareView {
       li.dataset.deliveryId = d.id;
       li.dataset.status = d.status;
       li.className = `care-delivery care-${d.status}`;
-      const where = addresses.get(d.household_id) || `household ${d.household_id}`;
+      const where = d.address || addresses.get(d.household_id) || `household ${d.household_id}`;
       li.append(`#${d.id} ${where}: ${d.items.map(words).join(', ')} `);
       const s = document.createElement('b');
       s.className = 'care-status';
@@ -344,7 +344,8 @@ class CareView {
       li.dataset.status = t.status;
       li.className = `care-transfer care-${t.status}`;
       const vehicle = t.vehicle ? ` by ${t.vehicle}` : '';
-      li.append(`#${t.id} person ${t.person_id} → ${siteName.get(t.site_id) || `site ${t.site_id}`}${vehicle}: `);
+      const who = t.person_name ? `${t.person_name} (person ${t.person_id})` : `person ${t.person_id}`;
+      li.append(`#${t.id} ${who} → ${t.site_name || siteName.get(t.site_id) || `site ${t.site_id}`}${vehicle}: `);
       const s = document.createElement('b');
       s.className = 'care-status';
       s.textContent = words(t.status);
