@@ -406,7 +406,7 @@ func (s *Server) handleCoverage(c echo.Context) error {
 	}
 	out := make([]map[string]any, len(rows))
 	for i, r := range rows {
-		out[i] = map[string]any{"area_id": r.AreaID, "name": r.Name, "level": r.Level, "expected": r.Expected,
+		out[i] = map[string]any{"area_id": r.AreaID, "name": r.Name, "level": r.Level, "direct": r.Direct, "expected": r.Expected,
 			"swabbed": r.Swabbed, "missing": r.Missing}
 	}
 	return c.JSON(http.StatusOK, map[string]any{"rows": out})

@@ -397,7 +397,8 @@ class SamplingView {
       if (x.area_id === this.selected) tr.classList.add('selected');
       if (x.missing === 0) tr.classList.add('complete');
       const name = tr.insertCell();
-      name.textContent = x.name;
+      name.textContent = rowName(x, this.el.level.value);
+      if (x.direct) tr.classList.add('direct');
       const cov = tr.insertCell();
       cov.className = 'sampling-cov';
       cov.textContent = `${x.swabbed} / ${x.expected}`;
@@ -419,9 +420,12 @@ class SamplingView {
   // colour sets each area's coverage as feature state and clears what is gone.
   colour(rows) {
     const target = (id) => ({source: 'areas', sourceLayer: 'areas', id});
-    const now = new Set(rows.map((x) => x.area_id));
+    // A direct row (a street's households in no community) counts part of its
+    // area: colouring the whole street by it would say something false.
+    const shown = rows.filter((x) => !x.direct);
+    const now = new Set(shown.map((x) => x.area_id));
     for (const id of this.coloured) if (!now.has(id)) this.map.removeFeatureState(target(id));
-    for (const x of rows) this.map.setFeatureState(target(x.area_id), {shown: true, coverage: x.expected ? x.swabbed / x.expected : 1});
+    for (const x of shown) this.map.setFeatureState(target(x.area_id), {shown: true, coverage: x.expected ? x.swabbed / x.expected : 1});
     this.coloured = [...now];
   }
 
@@ -446,10 +450,12 @@ class SamplingView {
     }
     const mine = ++this.seq.missing;
     try {
-      const {persons} = await request('GET', `/api/v1/sampling/rounds/${this.round.id}/missing?area_id=${id}`);
+      let {persons} = await request('GET', `/api/v1/sampling/rounds/${this.round.id}/missing?area_id=${id}`);
       if (mine !== this.seq.missing) return;
+      // A direct row holds only the households attached to the area itself.
+      if (row.direct) persons = persons.filter((p) => p.grid_id === id);
       const h = document.createElement('h3');
-      h.textContent = `Missing in ${row.name}: ${persons.length}`;
+      h.textContent = `Missing in ${rowName(row, this.el.level.value)}: ${persons.length}`;
       const list = document.createElement('ul');
       list.id = 'sampling-missing-list';
       for (const p of persons.slice(0, MAX_MISSING)) {
@@ -501,6 +507,12 @@ class SamplingView {
     t.textContent = `${p.capacity_per_hour} swabs an hour, ${p.opens}–${p.closes}; ${load}`;
     box.append(h, t);
   }
+}
+
+// rowName names a coverage row; a direct row counts the households of a coarser
+// area that lie in no area of the level shown ("甲街道 · no community").
+export function rowName(x, level) {
+  return x.direct ? `${x.name} · no ${level}` : x.name;
 }
 
 // planNote says what a plan left over: the households no team could take and about
