@@ -31,9 +31,9 @@ type ReportRow struct {
 	Level Level
 	// Direct marks the remainder row of an area coarser than the level asked: what
 	// lies in that area but in no unit of the level.
-	Direct   bool
-	Name     string
-	Code     string
+	Direct bool
+	Name   string
+	Code   string
 	// Persons under each kind of spell at the end of the day.
 	HomeIsolation    int
 	CentralIsolation int
