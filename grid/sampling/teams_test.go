@@ -125,3 +125,24 @@ func TestEstimateTeamsCovered(t *testing.T) {
 		t.Errorf("plan left %d, estimate %+v: want 2 teams, no solve", len(plan.Unassigned), est)
 	}
 }
+
+// BenchmarkEstimateTeams516x5 is the demo's shape: 516 door-to-door households
+// (Pudong's) over 5 teams of 4 hours in a 3 km square, verified as PlanRoutes does
+// (a third of the default 1.5 s budget per solve, 2 kicks per stop).
+func BenchmarkEstimateTeams516x5(b *testing.B) {
+	p, _ := doorProblem(4, 516, 3000, 5, 4*time.Hour)
+	plan, err := route.SolveTeams(p, route.Options{MaxKicks: 20 * 516, Budget: 1500 * time.Millisecond, Seed: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var est TeamEstimate
+	for b.Loop() {
+		est = EstimateTeams(p, plan, route.Options{MaxKicks: 2 * 516, Budget: 500 * time.Millisecond, Seed: 1})
+	}
+	b.ReportMetric(float64(est.Unassigned), "unassigned")
+	b.ReportMetric(float64(est.TeamsNeeded), "teams")
+	b.ReportMetric(float64(est.Resolves), "solves")
+	if est.Verified {
+		b.ReportMetric(1, "verified")
+	}
+}
