@@ -396,20 +396,22 @@ func (s *Store) RoundCoverage(ctx context.Context, u User, id int64, level Level
 		w.add("sa.round_id = $1")
 		w.visibleAreaCol(u, "g.id")
 		// Per household area first, then its unit: the finest of its ancestors (itself
-		// included) no finer than level.
+		// included) no finer than level. A join on the unnested ancestors, not a
+		// subquery per area: the planner hashes it.
 		rows, err := tx.Query(ctx, `WITH ga AS (
-			SELECT g.ancestors, count(*)::int AS expected, count(*) FILTER (WHERE `+swabbedSQL+`)::int AS swabbed
+			SELECT g.id, g.ancestors, count(*)::int AS expected, count(*) FILTER (WHERE `+swabbedSQL+`)::int AS swabbed
 			FROM sampling_assignments sa
 			JOIN households h ON h.id = sa.household_id
 			JOIN persons p ON p.household_id = h.id AND p.status <> 'deceased'
 			JOIN areas g ON g.id = sa.grid_id`+w.sql()+`
-			GROUP BY g.id, g.ancestors)
+			GROUP BY g.id, g.ancestors),
+			unit AS (
+			SELECT DISTINCT ON (ga.id) ga.id AS area_id, x.id AS unit_id
+			FROM ga CROSS JOIN LATERAL unnest(ga.ancestors) AS anc(id) JOIN areas x ON x.id = anc.id
+			WHERE array_position(`+levelOrderSQL+`, x.level) <= array_position(`+levelOrderSQL+`, $2::text)
+			ORDER BY ga.id, array_position(`+levelOrderSQL+`, x.level) DESC)
 			SELECT x.id, x.name, x.level, x.level <> $2::text, sum(ga.expected)::int, sum(ga.swabbed)::int
-			FROM ga CROSS JOIN LATERAL (
-				SELECT a.id FROM areas a WHERE a.id = ANY(ga.ancestors)
-				  AND array_position(`+levelOrderSQL+`, a.level) <= array_position(`+levelOrderSQL+`, $2::text)
-				ORDER BY array_position(`+levelOrderSQL+`, a.level) DESC LIMIT 1) unit
-			JOIN areas x ON x.id = unit.id
+			FROM ga JOIN unit ON unit.area_id = ga.id JOIN areas x ON x.id = unit.unit_id
 			GROUP BY x.id, x.name, x.level ORDER BY x.id`, w.args...)
 		if err != nil {
 			return dbError("coverage", err)
