@@ -165,6 +165,7 @@ var accessRules = []accessRule{
 	{"POST", "/api/v1/users/:id/revoke-sessions", adminOnly, outMissing, "/api/v1/users/{uTarget}/revoke-sessions", "/api/v1/users/999999/revoke-sessions", "", "", false},
 	{"POST", "/api/v1/users/:id/disable", adminOnly, outMissing, "/api/v1/users/{uTarget}/disable", "/api/v1/users/999999/disable", "", "", false},
 	{"POST", "/api/v1/users/:id/enable", adminOnly, outMissing, "/api/v1/users/{uTarget}/enable", "/api/v1/users/999999/enable", "", "", false},
+	{"GET", "/api/v1/users", writersOf(grid.UserReaders()), outFiltered, "/api/v1/users", "/api/v1/users?role=sampler", "", "", false},
 }
 
 // accessRule is one line of the matrix; see accessRules.
@@ -244,6 +245,9 @@ func newMatrixFixture(t *testing.T) *matrixFixture {
 		f.users[r] = f.mkUser(t, "m-"+string(r), r, areas)
 	}
 	f.vars["uTarget"] = fmt.Sprint(f.mkUser(t, "m-target", grid.GridWorker, []int64{3}))
+	// A sampler of community 6, whose name is a marker: the user list must not show
+	// them to a caller of community 3.
+	f.mkUser(t, "三社区采样员", grid.Sampler, []int64{6})
 	admin := f.token(t, grid.Admin)
 	// Sampling and care first: zones would make every household door to door.
 	f.mkSamplingCare(t, admin)

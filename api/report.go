@@ -29,6 +29,7 @@ func reportRowJSON(r grid.ReportRow) map[string]any {
 	}
 	out["parent_id"] = idOrNull(r.ParentID)
 	out["submitted"] = r.Level == grid.GridLevel && r.GridsSubmitted > 0
+	out["direct"] = r.Direct
 	return out
 }
 
@@ -109,12 +110,17 @@ func (s *Server) handleReportMissing(c echo.Context) error {
 		return err
 	}
 	out := []map[string]any{}
+	grids := 0
 	for _, r := range rows {
+		if r.Direct {
+			continue // a remainder row of a community without grids: no grid to submit
+		}
+		grids++
 		if r.GridsSubmitted == 0 {
 			out = append(out, map[string]any{"area_id": r.AreaID, "parent_id": idOrNull(r.ParentID), "name": r.Name, "code": r.Code})
 		}
 	}
-	return c.JSON(http.StatusOK, map[string]any{"date": day.Format(time.DateOnly), "grids": len(rows), "missing": out})
+	return c.JSON(http.StatusOK, map[string]any{"date": day.Format(time.DateOnly), "grids": grids, "missing": out})
 }
 
 // handleReportSubmit: POST /api/v1/reports/daily/submissions {area_id, date}.

@@ -406,7 +406,7 @@ func (s *Server) handleCoverage(c echo.Context) error {
 	}
 	out := make([]map[string]any, len(rows))
 	for i, r := range rows {
-		out[i] = map[string]any{"area_id": r.AreaID, "name": r.Name, "level": r.Level, "expected": r.Expected,
+		out[i] = map[string]any{"area_id": r.AreaID, "name": r.Name, "level": r.Level, "direct": r.Direct, "expected": r.Expected,
 			"swabbed": r.Swabbed, "missing": r.Missing}
 	}
 	return c.JSON(http.StatusOK, map[string]any{"rows": out})
@@ -476,7 +476,14 @@ func planJSON(p grid.RoutePlan) map[string]any {
 	for i, u := range p.Unassigned {
 		ids[i] = u.HouseholdID
 	}
-	return map[string]any{"teams": teams, "unassigned": ids, "unassigned_reasons": p.Unassigned}
+	var est any
+	if e := p.Estimate; e != nil {
+		est = map[string]any{"teams_planned": e.Teams, "unassigned": e.Unassigned, "unreachable": e.Unreachable,
+			"shift_minutes": e.ShiftMinutes, "work_minutes": e.WorkMinutes, "teams_needed": e.TeamsNeeded,
+			"verified": e.Verified, "resolves": e.Resolves}
+	}
+	return map[string]any{"teams": teams, "unassigned": ids, "unassigned_count": len(ids), "unassigned_reasons": p.Unassigned,
+		"estimate": est}
 }
 
 // handleRoutesPlan: POST /api/v1/sampling/rounds/:id/routes → 201, replacing the

@@ -97,6 +97,7 @@ func (s *Server) routes() {
 	s.careRoutes(authed)
 	s.reportRoutes(authed)
 	s.securityRoutes(authed)
+	s.userRoutes(authed)
 	if s.cfg.Web != nil {
 		s.echo.GET("/*", echo.WrapHandler(http.FileServer(http.FS(s.cfg.Web))))
 	}

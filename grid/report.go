@@ -17,15 +17,23 @@ import (
 // are taken in the version in force at the end of the day; an alert counts when
 // raised before the end and not closed by then. Things are counted under the unit
 // their household's area lies in (areas.ancestors), so a household outside every
-// area is in no row.
+// area is in no row. Things of an area under no unit of the level (a street's
+// households in no community, a community's in no grid) count under the finest
+// coarser area above them, in a row marked Direct carrying that area's own level:
+// a remainder line, not a reporting unit, so it appears only when it has something
+// to count. So the rows under an area always add up to its row one level up.
 
 // ReportRow is one unit's line of the daily report.
 type ReportRow struct {
 	AreaID   int64
 	ParentID int64
-	Level    Level
-	Name     string
-	Code     string
+	// Level is the level asked, or for a Direct row its area's own (coarser) level.
+	Level Level
+	// Direct marks the remainder row of an area coarser than the level asked: what
+	// lies in that area but in no unit of the level.
+	Direct bool
+	Name   string
+	Code   string
 	// Persons under each kind of spell at the end of the day.
 	HomeIsolation    int
 	CentralIsolation int
@@ -73,12 +81,15 @@ func (r ReportRow) Values() []any {
 // thousand rows), then summed per unit through the areas' ancestors.
 var reportSQL = `
 WITH units AS (
-	SELECT id, COALESCE(parent_id, 0) AS parent_id, name, code FROM areas
-	WHERE level = $1 AND ($2 OR ancestors && $3::bigint[])
+	SELECT id, COALESCE(parent_id, 0) AS parent_id, name, code, level FROM areas
+	WHERE array_position(` + levelOrderSQL + `, level) <= array_position(` + levelOrderSQL + `, $1::text)
+	  AND ($2 OR ancestors && $3::bigint[])
 ),
 au AS (
-	SELECT a.id AS area_id, x.unit AS unit_id FROM areas a CROSS JOIN LATERAL unnest(a.ancestors) AS x(unit)
-	WHERE x.unit IN (SELECT id FROM units)
+	-- Each area's unit: the finest of its ancestors (itself included) among units.
+	SELECT DISTINCT ON (a.id) a.id AS area_id, u.id AS unit_id
+	FROM areas a CROSS JOIN LATERAL unnest(a.ancestors) AS x(unit) JOIN units u ON u.id = x.unit
+	ORDER BY a.id, array_position(` + levelOrderSQL + `, u.level) DESC
 ),
 iso AS (
 	SELECT h.area_id,
@@ -118,7 +129,7 @@ sub AS (
 	WHERE g.level = 'grid'
 ),
 samp AS (` + reportSamplingCoverage + `)
-SELECT u.id, u.parent_id, u.name, u.code,
+SELECT u.id, u.parent_id, u.name, u.code, u.level,
        COALESCE(sum(iso.home), 0), COALESCE(sum(iso.central), 0), COALESCE(sum(iso.monitoring), 0),
        COALESCE(sum(zc.sealed), 0), COALESCE(sum(zc.control), 0), COALESCE(sum(zc.precaution), 0),
        COALESCE(sum(vul.due), 0), COALESCE(sum(vul.contacted), 0), COALESCE(sum(al.open), 0),
@@ -132,7 +143,10 @@ LEFT JOIN vul ON vul.area_id = au.area_id
 LEFT JOIN al ON al.area_id = au.area_id
 LEFT JOIN sub ON sub.area_id = au.area_id
 LEFT JOIN samp ON samp.area_id = au.area_id
-GROUP BY u.id, u.parent_id, u.name, u.code
+GROUP BY u.id, u.parent_id, u.name, u.code, u.level
+HAVING u.level = $1 OR COALESCE(sum(iso.home), 0) + COALESCE(sum(iso.central), 0) + COALESCE(sum(iso.monitoring), 0)
+	+ COALESCE(sum(zc.sealed), 0) + COALESCE(sum(zc.control), 0) + COALESCE(sum(zc.precaution), 0)
+	+ COALESCE(sum(vul.due), 0) + COALESCE(sum(al.open), 0) + COALESCE(sum(sub.grids), 0) + COALESCE(sum(samp.expected), 0) > 0
 ORDER BY u.code`
 
 // DailyReport answers the report of day (a date) at level for c's jurisdiction at
@@ -154,11 +168,13 @@ func (s *Store) DailyReport(ctx context.Context, c Caller, day time.Time, level 
 		return nil, dbError("daily report", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ReportRow, error) {
-		x := ReportRow{Level: level}
-		err := r.Scan(&x.AreaID, &x.ParentID, &x.Name, &x.Code, &x.HomeIsolation, &x.CentralIsolation, &x.HealthMonitoring,
+		var x ReportRow
+		var lv string
+		err := r.Scan(&x.AreaID, &x.ParentID, &x.Name, &x.Code, &lv, &x.HomeIsolation, &x.CentralIsolation, &x.HealthMonitoring,
 			&x.HouseholdsSealed, &x.HouseholdsControl, &x.HouseholdsPrecaution, &x.VulnerableDue, &x.VulnerableContacted,
 			&x.AlertsOpen, &x.Grids, &x.GridsSubmitted, &x.SamplingExpected, &x.SamplingSwabbed)
 		x.SamplingMissing = x.SamplingExpected - x.SamplingSwabbed
+		x.Level, x.Direct = Level(lv), Level(lv) != level
 		return x, err
 	})
 	if err != nil {

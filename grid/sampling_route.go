@@ -14,6 +14,7 @@ import (
 
 	"github.com/gridtrace/gridtrace/geo"
 	"github.com/gridtrace/gridtrace/geo/route"
+	"github.com/gridtrace/gridtrace/grid/sampling"
 )
 
 // Stop outcomes recorded at the door.
@@ -74,6 +75,10 @@ type UnassignedStop struct {
 type RoutePlan struct {
 	Teams      []TeamRoute
 	Unassigned []UnassignedStop
+	// Estimate is, in the answer of PlanRoutes when households are left unassigned,
+	// how many teams of the shift would visit them all; nil otherwise (it is not
+	// stored: reading the routes again answers nil).
+	Estimate *sampling.TeamEstimate
 }
 
 func (in RoutesInput) check() (RoutesInput, error) {
@@ -121,8 +126,11 @@ func (in RoutesInput) check() (RoutesInput, error) {
 // PlanRoutes splits round id's door-to-door households in c.User's jurisdiction
 // among the teams with route.SolveTeams (great-circle distances, teams walking back
 // to their depot within the shift) and replaces the round's routes, in one
-// transaction. ETAs count from the round's day and start time. Errors: Invalid
-// naming the field, NotFound, Conflict (round closed), Forbidden.
+// transaction. ETAs count from the round's day and start time. When households are
+// left unassigned, the answer's Estimate says how many teams would take them all
+// (sampling.EstimateTeams, verified by re-solving after the commit, each solve with
+// a third of the budget). Errors: Invalid naming the field, NotFound, Conflict
+// (round closed), Forbidden.
 func (s *Store) PlanRoutes(ctx context.Context, c Caller, id int64, in RoutesInput) (RoutePlan, error) {
 	if err := canManageSampling(c.User); err != nil {
 		return RoutePlan{}, err
@@ -132,6 +140,8 @@ func (s *Store) PlanRoutes(ctx context.Context, c Caller, id int64, in RoutesInp
 		return RoutePlan{}, err
 	}
 	var out RoutePlan
+	var problem route.TeamProblem
+	var solved route.Plan
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		r, err := openRound(ctx, tx, c.User, id)
 		if err != nil {
@@ -180,10 +190,11 @@ func (s *Store) PlanRoutes(ctx context.Context, c Caller, id int64, in RoutesInp
 		if err := rows.Err(); err != nil {
 			return dbError("door-to-door households", err)
 		}
-		plan, err := solveDoorToDoor(pts, len(in.Teams), in)
+		problem, solved, err = solveDoorToDoor(pts, len(in.Teams), in)
 		if err != nil {
 			return err
 		}
+		plan := solved
 		day, err := time.ParseInLocation(time.DateOnly, r.Date, samplingZone)
 		if err != nil {
 			return fmt.Errorf("round %d day: %w", id, err)
@@ -232,13 +243,20 @@ func (s *Store) PlanRoutes(ctx context.Context, c Caller, id int64, in RoutesInp
 		out, err = roundRoutes(ctx, tx, c.User, id, -1)
 		return err
 	})
-	return out, err
+	if err != nil || len(solved.Unassigned) == 0 {
+		return out, err
+	}
+	// After the commit: the verification solves hold no lock on the round.
+	est := sampling.EstimateTeams(problem, solved, route.Options{Budget: time.Duration(in.BudgetMS) * time.Millisecond / 3,
+		MaxKicks: 2 * len(problem.Stops), Seed: in.Seed})
+	out.Estimate = &est
+	return out, nil
 }
 
 // solveDoorToDoor runs the team solver over pts (the k depots first, then the
 // stops). MaxKicks bounds the search so a plan is reproducible for its seed; the
 // budget caps it on a slow machine.
-func solveDoorToDoor(pts []orb.Point, k int, in RoutesInput) (route.Plan, error) {
+func solveDoorToDoor(pts []orb.Point, k int, in RoutesInput) (route.TeamProblem, route.Plan, error) {
 	stops := make([]int, 0, len(pts)-k)
 	for i := k; i < len(pts); i++ {
 		stops = append(stops, i)
@@ -252,7 +270,7 @@ func solveDoorToDoor(pts []orb.Point, k int, in RoutesInput) (route.Plan, error)
 		for i := range teams {
 			plan.Routes = append(plan.Routes, route.TeamRoute{Team: i, Depot: i, Return: true, Stops: []route.Visit{}})
 		}
-		return plan, nil
+		return route.TeamProblem{}, plan, nil
 	}
 	p := route.TeamProblem{
 		N: len(pts), Dist: route.Haversine(pts), Stops: stops, Teams: teams,
@@ -261,9 +279,9 @@ func solveDoorToDoor(pts []orb.Point, k int, in RoutesInput) (route.Plan, error)
 	plan, err := route.SolveTeams(p, route.Options{Budget: time.Duration(in.BudgetMS) * time.Millisecond,
 		MaxKicks: 20 * len(stops), Seed: in.Seed})
 	if err != nil {
-		return route.Plan{}, Errorf(Invalid, "teams", "%v", err)
+		return p, route.Plan{}, Errorf(Invalid, "teams", "%v", err)
 	}
-	return plan, nil
+	return p, plan, nil
 }
 
 // roundRoutes reads round id's routes visible to u (team -1: all), stops in order.

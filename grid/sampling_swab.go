@@ -358,13 +358,20 @@ func (s *Store) RoundPools(ctx context.Context, u User, roundID int64, result st
 
 // CoverageRow is the coverage of one area in a round (应检尽检).
 type CoverageRow struct {
-	AreaID   int64
-	Name     string
-	Level    Level
+	AreaID int64
+	Name   string
+	Level  Level
+	// Direct marks a row of an area coarser than the level asked: it counts only the
+	// households attached to that area itself (or below it but under no area of the
+	// level), e.g. a street's households in no community: "甲街道, no community".
+	Direct   bool
 	Expected int
 	Swabbed  int
 	Missing  int
 }
+
+// levelOrderSQL is the hierarchy coarsest first, as Levels, for array_position.
+const levelOrderSQL = `ARRAY['district', 'street', 'community', 'grid']`
 
 // swabbedSQL is true when person "p" of household "h" counts as swabbed in round $1:
 // a swab recorded, or the household's door-to-door stop marked done.
@@ -372,28 +379,39 @@ const swabbedSQL = `(EXISTS (SELECT 1 FROM sampling_swabs s WHERE s.round_id = $
 	OR EXISTS (SELECT 1 FROM sampling_outcomes o WHERE o.round_id = $1 AND o.household_id = h.id AND o.outcome = 'done'))`
 
 // RoundCoverage counts, per area of level in u's jurisdiction, the persons of round
-// id expected (everyone but the deceased), swabbed and missing. At grid level the
-// rows are the households' own areas (a community without grids included).
+// id expected (everyone but the deceased), swabbed and missing. A household counts
+// under its area of level; one with none (attached directly to a street, or to a
+// community without grids at grid level) counts under its finest area coarser than
+// level, in a row marked Direct. So every household of the round is in exactly one
+// row at every level, and the rows under an area (its own Direct row included) add
+// up to that area's row one level up: what the command staff add up and compare.
 func (s *Store) RoundCoverage(ctx context.Context, u User, id int64, level Level) ([]CoverageRow, error) {
 	out := []CoverageRow{}
 	err := s.readTx(ctx, func(tx pgx.Tx) error {
 		if _, err := getRound(ctx, tx, u, id, ""); err != nil {
 			return err
 		}
-		join := "x.id = g.id"
-		if level != GridLevel {
-			join = "x.id = ANY(g.ancestors) AND x.level = $2"
-		}
 		var w where
 		w.args = []any{id, string(level)}
 		w.add("sa.round_id = $1")
 		w.visibleAreaCol(u, "g.id")
-		rows, err := tx.Query(ctx, `SELECT x.id, x.name, x.level, count(*)::int, count(*) FILTER (WHERE `+swabbedSQL+`)::int
+		// Per household area first, then its unit: the finest of its ancestors (itself
+		// included) no finer than level. A join on the unnested ancestors, not a
+		// subquery per area: the planner hashes it.
+		rows, err := tx.Query(ctx, `WITH ga AS (
+			SELECT g.id, g.ancestors, count(*)::int AS expected, count(*) FILTER (WHERE `+swabbedSQL+`)::int AS swabbed
 			FROM sampling_assignments sa
 			JOIN households h ON h.id = sa.household_id
 			JOIN persons p ON p.household_id = h.id AND p.status <> 'deceased'
-			JOIN areas g ON g.id = sa.grid_id
-			JOIN areas x ON `+join+w.sql()+` AND $2::text IS NOT NULL
+			JOIN areas g ON g.id = sa.grid_id`+w.sql()+`
+			GROUP BY g.id, g.ancestors),
+			unit AS (
+			SELECT DISTINCT ON (ga.id) ga.id AS area_id, x.id AS unit_id
+			FROM ga CROSS JOIN LATERAL unnest(ga.ancestors) AS anc(id) JOIN areas x ON x.id = anc.id
+			WHERE array_position(`+levelOrderSQL+`, x.level) <= array_position(`+levelOrderSQL+`, $2::text)
+			ORDER BY ga.id, array_position(`+levelOrderSQL+`, x.level) DESC)
+			SELECT x.id, x.name, x.level, x.level <> $2::text, sum(ga.expected)::int, sum(ga.swabbed)::int
+			FROM ga JOIN unit ON unit.area_id = ga.id JOIN areas x ON x.id = unit.unit_id
 			GROUP BY x.id, x.name, x.level ORDER BY x.id`, w.args...)
 		if err != nil {
 			return dbError("coverage", err)
@@ -402,7 +420,7 @@ func (s *Store) RoundCoverage(ctx context.Context, u User, id int64, level Level
 		for rows.Next() {
 			var r CoverageRow
 			var lv string
-			if err := rows.Scan(&r.AreaID, &r.Name, &lv, &r.Expected, &r.Swabbed); err != nil {
+			if err := rows.Scan(&r.AreaID, &r.Name, &lv, &r.Direct, &r.Expected, &r.Swabbed); err != nil {
 				return dbError("scan coverage", err)
 			}
 			r.Level, r.Missing = Level(lv), r.Expected-r.Swabbed

@@ -219,3 +219,63 @@ func (s *Store) DemoPasswordsPresent(ctx context.Context) ([]string, error) {
 	}
 	return out, nil
 }
+
+// UserReaders are the roles that list users: admin, and command staff choosing the
+// samplers of a door-to-door team.
+func UserReaders() []Role { return []Role{Admin, Commander} }
+
+// UserSummary is a user as listed to admin and command staff: never a password hash.
+type UserSummary struct {
+	ID       int64
+	Name     string
+	Role     Role
+	AreaIDs  []int64
+	Disabled bool
+}
+
+// ListUsers lists the users c may assign work to, by name, of role when not "".
+// Admin sees every user. Anyone else (UserReaders only, else Forbidden) sees the
+// users whose jurisdiction lies inside theirs: every area of the user is one of the
+// caller's areas or below one. Users outside, users without areas and admins (whose
+// jurisdiction is everything) are simply absent. Errors: Invalid naming role.
+func (s *Store) ListUsers(ctx context.Context, c Caller, role Role) ([]UserSummary, error) {
+	if err := requireRoleIn(c.User, UserReaders()); err != nil {
+		return nil, err
+	}
+	if role != "" {
+		if _, err := ParseRole(string(role)); err != nil {
+			return nil, err
+		}
+	}
+	var w where
+	if role != "" {
+		w.add("u.role = ?", string(role))
+	}
+	having := ""
+	if !seesAll(c.User) {
+		w.add("u.role <> 'admin'")
+		// bool_and over the user's areas: every one inside; count > 0: a user with no
+		// area has no jurisdiction to lie inside ours.
+		having = " HAVING count(ua.area_id) > 0 AND bool_and(ua.area_id IN (SELECT id FROM areas WHERE ancestors && " +
+			w.arg(userAreas(c.User)) + "::bigint[]))"
+	}
+	rows, err := s.pool.Query(ctx, `
+		SELECT u.id, u.name, u.role, u.disabled,
+		       COALESCE(array_agg(ua.area_id ORDER BY ua.area_id) FILTER (WHERE ua.area_id IS NOT NULL), '{}')
+		FROM users u LEFT JOIN user_areas ua ON ua.user_id = u.id`+w.sql()+`
+		GROUP BY u.id`+having+` ORDER BY u.name, u.id`, w.args...)
+	if err != nil {
+		return nil, dbError("list users", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (UserSummary, error) {
+		var x UserSummary
+		var role string
+		err := r.Scan(&x.ID, &x.Name, &role, &x.Disabled, &x.AreaIDs)
+		x.Role = Role(role)
+		return x, err
+	})
+	if err != nil {
+		return nil, dbError("list users", err)
+	}
+	return out, nil
+}

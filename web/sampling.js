@@ -6,9 +6,12 @@
 // swab, a stop outcome, a round or its routes) reloads the coverage of its round,
 // one of "sampling_point" the points. Command staff and admin start a round for the
 // area last clicked on the map and plan its door-to-door routes (depots at the map's
-// centre).
+// centre), each team's sampler chosen from the samplers of their jurisdiction
+// (GET /users?role=sampler); a plan that leaves households over says how many and
+// about how many teams of the shift would take them all.
 // window.gridtrace.sampling exposes test hooks: {ready, round(), rows(), cell(areaId),
-// points(), loads()}; cell answers the "swabbed / expected" text shown for an area.
+// points(), loads(), samplers()}; cell answers the "swabbed / expected" text shown
+// for an area.
 import {request} from './api.js';
 
 // The roles that may read the missing people by name (grid.SamplingNameReaders).
@@ -34,6 +37,7 @@ export function startSampling(map, user) {
     cell: (areaID) => document.querySelector(`#sampling-coverage tr[data-area-id="${Number(areaID)}"] .sampling-cov`)?.textContent ?? null,
     points: () => view.points.length,
     loads: () => Object.fromEntries(view.points.map((p) => [p.id, p.load])),
+    samplers: () => view.samplers.map((u) => u.name),
   };
   window.gridtrace = window.gridtrace || {};
   window.gridtrace.sampling = hooks;
@@ -50,6 +54,8 @@ class SamplingView {
     this.rows = [];       // its coverage rows at the chosen level
     this.coloured = [];   // area ids with a coverage feature state
     this.points = [];
+    this.samplers = [];   // the samplers a team may be given (GET /users?role=sampler)
+    this.planNotes = {};  // round id → what the last plan left over, as shown
     this.selected = null; // area id whose missing people are listed
     this.seq = {rounds: 0, coverage: 0, points: 0, missing: 0, teams: 0};
     this.timers = {};
@@ -103,9 +109,11 @@ class SamplingView {
         <button type="button" id="sampling-start" disabled>Start round here</button>
         <form id="sampling-plan">
           <label>Door-to-door teams <input id="sampling-teams-n" type="number" min="1" max="100" value="2"></label>
-          <label>Team 1 sampler (user id) <input id="sampling-team-user" type="number" min="1" placeholder="none"></label>
+          <label>Shift (minutes) <input id="sampling-shift" type="number" min="1" max="1440" value="240"></label>
+          <ol id="sampling-team-samplers"></ol>
           <button type="submit" id="sampling-plan-go">Plan routes (depots at the map centre)</button>
         </form>
+        <p id="sampling-plan-result" role="status"></p>
       </details>
       <p id="sampling-summary"></p>
       <div id="sampling-teams"></div>
@@ -168,22 +176,80 @@ class SamplingView {
         this.showError(err);
       }
     });
+    $('sampling-teams-n').addEventListener('input', () => this.renderTeamRows());
+    this.renderTeamRows();
+    this.loadSamplers();
     $('sampling-plan').addEventListener('submit', async (ev) => {
       ev.preventDefault();
       if (!this.round) return;
-      const n = Math.max(1, Math.min(100, Number($('sampling-teams-n').value) || 1));
+      const round = this.round;
+      const shift = Math.max(1, Math.min(1440, Math.round(Number($('sampling-shift').value) || 240)));
       const c = this.map.getCenter();
-      const user = Number($('sampling-team-user').value) || undefined;
-      const teams = Array.from({length: n}, (_, i) => ({name: `Team ${i + 1}`, user_id: i === 0 ? user : undefined,
-        depot: {lng: Number(c.lng.toFixed(6)), lat: Number(c.lat.toFixed(6))}, shift_minutes: 240}));
+      const users = [...document.querySelectorAll('#sampling-team-samplers select')].map((s) => Number(s.value) || undefined);
+      const twice = users.find((u, i) => u && users.indexOf(u) !== i);
+      if (twice) {
+        this.showError({message: `${this.samplerName(twice)} is chosen for two teams; a sampler follows one route`});
+        return;
+      }
+      const teams = users.map((user, i) => ({name: `Team ${i + 1}`, user_id: user,
+        depot: {lng: Number(c.lng.toFixed(6)), lat: Number(c.lat.toFixed(6))}, shift_minutes: shift}));
       this.showError(null);
+      $('sampling-plan-result').textContent = 'Planning…';
       try {
-        await request('POST', `/api/v1/sampling/rounds/${this.round.id}/routes`, {teams, seed: 1});
+        const plan = await request('POST', `/api/v1/sampling/rounds/${round.id}/routes`, {teams, seed: 1});
+        this.planNotes[round.id] = planNote(plan);
+        $('sampling-plan-result').textContent = this.planNotes[round.id];
         await this.loadTeams();
       } catch (err) {
+        $('sampling-plan-result').textContent = '';
         this.showError(err);
       }
     });
+  }
+
+  // loadSamplers fetches the samplers inside the jurisdiction (disabled ones cannot
+  // log in to follow a route, so they are left out) for the team selects.
+  async loadSamplers() {
+    try {
+      const {users} = await request('GET', '/api/v1/users?role=sampler');
+      this.samplers = users.filter((u) => !u.disabled);
+    } catch (err) {
+      this.samplers = [];
+      this.showError({message: `samplers unavailable: ${err.message}`});
+    }
+    this.renderTeamRows();
+  }
+
+  samplerName(id) {
+    return this.samplers.find((u) => u.id === id)?.name ?? `user ${id}`;
+  }
+
+  // renderTeamRows keeps one sampler select per team, each keeping its choice.
+  renderTeamRows() {
+    const list = document.getElementById('sampling-team-samplers');
+    const n = Math.max(1, Math.min(100, Number(document.getElementById('sampling-teams-n').value) || 1));
+    const chosen = [...list.querySelectorAll('select')].map((s) => s.value);
+    const rows = Array.from({length: n}, (_, i) => {
+      const li = document.createElement('li');
+      const label = document.createElement('label');
+      const sel = document.createElement('select');
+      sel.id = `sampling-team-user-${i + 1}`;
+      sel.setAttribute('aria-label', `Team ${i + 1} sampler`);
+      const none = document.createElement('option');
+      none.value = '';
+      none.textContent = 'no sampler';
+      sel.append(none, ...this.samplers.map((u) => {
+        const o = document.createElement('option');
+        o.value = String(u.id);
+        o.textContent = u.name;
+        return o;
+      }));
+      if (chosen[i] && this.samplers.some((u) => String(u.id) === chosen[i])) sel.value = chosen[i];
+      label.append(`Team ${i + 1}`, sel);
+      li.append(label);
+      return li;
+    });
+    list.replaceChildren(...rows);
   }
 
   addLayers() {
@@ -285,8 +351,10 @@ class SamplingView {
       return;
     }
     try {
-      const {teams} = await request('GET', `/api/v1/sampling/rounds/${r.id}/routes`);
+      const {teams, unassigned} = await request('GET', `/api/v1/sampling/rounds/${r.id}/routes`);
       if (mine !== this.seq.teams) return;
+      const result = document.getElementById('sampling-plan-result');
+      if (result) result.textContent = teams.length ? (this.planNotes[r.id] ?? '') : '';
       if (!teams.length) {
         this.el.teams.textContent = 'No door-to-door routes planned yet.';
         return;
@@ -301,10 +369,17 @@ class SamplingView {
         a.href = `#team/${r.id}/${t.team_index}`;
         a.textContent = t.team;
         const visited = t.stops.filter((s) => s.outcome).length;
-        li.append(a, ` ${visited} / ${t.stops.length} stops visited`);
+        li.append(a, `${t.user_id ? ` (${this.samplerName(t.user_id)})` : ''} ${visited} / ${t.stops.length} stops visited`);
         list.append(li);
       }
-      this.el.teams.replaceChildren(h, list);
+      const parts = [h, list];
+      if (unassigned.length) {
+        const p = document.createElement('p');
+        p.id = 'sampling-unassigned';
+        p.textContent = `${unassigned.length} households on no team's route`;
+        parts.push(p);
+      }
+      this.el.teams.replaceChildren(...parts);
     } catch (err) {
       if (mine === this.seq.teams) this.el.teams.textContent = `routes unavailable: ${err.message}`;
     }
@@ -322,7 +397,8 @@ class SamplingView {
       if (x.area_id === this.selected) tr.classList.add('selected');
       if (x.missing === 0) tr.classList.add('complete');
       const name = tr.insertCell();
-      name.textContent = x.name;
+      name.textContent = rowName(x, this.el.level.value);
+      if (x.direct) tr.classList.add('direct');
       const cov = tr.insertCell();
       cov.className = 'sampling-cov';
       cov.textContent = `${x.swabbed} / ${x.expected}`;
@@ -344,9 +420,12 @@ class SamplingView {
   // colour sets each area's coverage as feature state and clears what is gone.
   colour(rows) {
     const target = (id) => ({source: 'areas', sourceLayer: 'areas', id});
-    const now = new Set(rows.map((x) => x.area_id));
+    // A direct row (a street's households in no community) counts part of its
+    // area: colouring the whole street by it would say something false.
+    const shown = rows.filter((x) => !x.direct);
+    const now = new Set(shown.map((x) => x.area_id));
     for (const id of this.coloured) if (!now.has(id)) this.map.removeFeatureState(target(id));
-    for (const x of rows) this.map.setFeatureState(target(x.area_id), {shown: true, coverage: x.expected ? x.swabbed / x.expected : 1});
+    for (const x of shown) this.map.setFeatureState(target(x.area_id), {shown: true, coverage: x.expected ? x.swabbed / x.expected : 1});
     this.coloured = [...now];
   }
 
@@ -371,10 +450,12 @@ class SamplingView {
     }
     const mine = ++this.seq.missing;
     try {
-      const {persons} = await request('GET', `/api/v1/sampling/rounds/${this.round.id}/missing?area_id=${id}`);
+      let {persons} = await request('GET', `/api/v1/sampling/rounds/${this.round.id}/missing?area_id=${id}`);
       if (mine !== this.seq.missing) return;
+      // A direct row holds only the households attached to the area itself.
+      if (row.direct) persons = persons.filter((p) => p.grid_id === id);
       const h = document.createElement('h3');
-      h.textContent = `Missing in ${row.name}: ${persons.length}`;
+      h.textContent = `Missing in ${rowName(row, this.el.level.value)}: ${persons.length}`;
       const list = document.createElement('ul');
       list.id = 'sampling-missing-list';
       for (const p of persons.slice(0, MAX_MISSING)) {
@@ -426,6 +507,32 @@ class SamplingView {
     t.textContent = `${p.capacity_per_hour} swabs an hour, ${p.opens}–${p.closes}; ${load}`;
     box.append(h, t);
   }
+}
+
+// rowName names a coverage row; a direct row counts the households of a coarser
+// area that lie in no area of the level shown ("甲街道 · no community").
+export function rowName(x, level) {
+  return x.direct ? `${x.name} · no ${level}` : x.name;
+}
+
+// planNote says what a plan left over: the households no team could take and about
+// how many teams of the shift would take them all (the server's estimate, see
+// grid/sampling.TeamEstimate), and those out of reach of the depots within a shift.
+export function planNote(plan) {
+  const n = plan.unassigned_count ?? plan.unassigned.length;
+  if (!n) return 'Every door-to-door household is on a route.';
+  const e = plan.estimate;
+  if (!e) return `${n} households not covered.`;
+  const reachable = e.unassigned - e.unreachable;
+  const parts = [];
+  if (reachable > 0) {
+    parts.push(`${n} households not covered: about ${e.teams_needed} teams of ${e.shift_minutes} minutes needed` +
+      `${e.verified ? '' : ' (not verified)'} (${e.teams_planned} planned).`);
+  } else {
+    parts.push(`${n} households not covered.`);
+  }
+  if (e.unreachable) parts.push(`${e.unreachable} of them are out of reach of the depot within a shift: plan a nearer depot or a longer shift.`);
+  return parts.join(' ');
 }
 
 // bounds answers [[w, s], [e, n]] of a GeoJSON coordinate array, or null.
