@@ -127,7 +127,9 @@ func (m *Main) runBenchHTTP(ctx context.Context, args []string) error {
 			rng := rand.New(rand.NewPCG(bf.seed, uint64(i)))
 			for runCtx.Err() == nil {
 				ep := pickEndpoint(rng, weights)
-				req, err := benchRequest(runCtx, rng, bf.url, token, ep, spots)
+				// The request runs on ctx, not runCtx: one in flight when the run ends
+				// finishes, so a proposal the server saved is read and later rejected.
+				req, err := benchRequest(ctx, rng, bf.url, token, ep, spots)
 				if err != nil {
 					stats[i].add(ep, 0, 0, err)
 					continue
@@ -136,7 +138,7 @@ func (m *Main) runBenchHTTP(ctx context.Context, args []string) error {
 				resp, err := client.Do(req)
 				if err != nil {
 					if runCtx.Err() != nil {
-						return // cut off by the end of the run: not a failure
+						return // the run has ended (or was interrupted): not counted
 					}
 					stats[i].add(ep, 0, time.Since(t0), err)
 					continue
