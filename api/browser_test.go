@@ -101,6 +101,31 @@ func signedIn(t *testing.T, chromium, url, token string) (context.Context, error
 	return ctx, err
 }
 
+// pollPage waits up to a minute for expr to be true in ctx's page; failing, it shows
+// the innerText of element id (the whole body when id is "") to say what was there.
+func pollPage(t *testing.T, ctx context.Context, what, expr, id string) {
+	t.Helper()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr,
+		chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(60*time.Second))); err != nil {
+		el := "document.body"
+		if id != "" {
+			el = "document.getElementById('" + id + "')"
+		}
+		got, _ := chromedp.Run(ctx, chromedp.Evaluate[string](el+`.innerText.slice(0, 2000)`))
+		t.Fatalf("%s (%s): %v\npage text:\n%s", what, expr, err, got)
+	}
+}
+
+// evalString evaluates expr in ctx's page to a string.
+func evalString(t *testing.T, ctx context.Context, expr string) string {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr))
+	if err != nil {
+		t.Fatalf("%s: %v", expr, err)
+	}
+	return v
+}
+
 func webServer(t *testing.T, store *grid.Store) *httptest.Server {
 	t.Helper()
 	srv := api.New(api.Config{Store: store, Web: web.FS(), Log: slog.New(slog.NewTextHandler(io.Discard, nil))})

@@ -29,17 +29,10 @@ func TestCareBrowserFeverAlertLive(t *testing.T) {
 	}
 	worker := openCommandMap(t, chromium, s.url, f.tokens["worker"])
 	commander := openCommandMap(t, chromium, s.url, f.tokens["commander"])
-	poll := func(ctx context.Context, what, expr string) {
-		t.Helper()
-		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr,
-			chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(60*time.Second))); err != nil {
-			t.Fatalf("%s (%s): %v", what, expr, err)
-		}
-	}
 	id := fmt.Sprint(iso.ID)
-	poll(worker, "the worker's panel lists the person", `!!window.gridtrace.care && window.gridtrace.care.isolationIds().includes(`+id+`) &&
-		!!document.querySelector('[data-isolation-id="`+id+`"] form.care-checkin')`)
-	poll(commander, "the commander's panel is loaded", `!!window.gridtrace.care && document.getElementById('care-alert-count').textContent === '(0)'`)
+	pollPage(t, worker, "the worker's panel lists the person", `!!window.gridtrace.care && window.gridtrace.care.isolationIds().includes(`+id+`) &&
+		!!document.querySelector('[data-isolation-id="`+id+`"] form.care-checkin')`, "care-panel")
+	pollPage(t, commander, "the commander's panel is loaded", `!!window.gridtrace.care && document.getElementById('care-alert-count').textContent === '(0)'`, "care-panel")
 
 	// The worker types 38.4 °C into the form and submits it.
 	if _, err := chromedp.Run(worker, chromedp.Evaluate[bool](`(() => {
@@ -51,12 +44,12 @@ func TestCareBrowserFeverAlertLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	poll(commander, "the commander sees the fever alert without reload",
-		`!!document.querySelector('#care-alerts li[data-kind="fever"]') && window.gridtrace.care.alertIds().length === 1`)
+	pollPage(t, commander, "the commander sees the fever alert without reload",
+		`!!document.querySelector('#care-alerts li[data-kind="fever"]') && window.gridtrace.care.alertIds().length === 1`, "care-panel")
 	t.Logf("fever alert reached the commander's map %v after the check-in", time.Since(start).Round(time.Millisecond))
-	poll(worker, "the worker's own list shows it", `!!document.querySelector('#care-alerts li[data-kind="fever"]')`)
+	pollPage(t, worker, "the worker's own list shows it", `!!document.querySelector('#care-alerts li[data-kind="fever"]')`, "care-panel")
 	// Drawn on the map too.
-	poll(commander, "the alert is drawn", `window.gridtrace.care.drawnAlerts() === 1`)
+	pollPage(t, commander, "the alert is drawn", `window.gridtrace.care.drawnAlerts() === 1`, "care-panel")
 	var n int
 	if err := f.pool.QueryRow(context.Background(), `SELECT count(*) FROM checkins WHERE isolation_id = $1 AND temperature = 38.4`, iso.ID).Scan(&n); err != nil || n != 1 {
 		t.Fatalf("check-in stored %d times (%v)", n, err)
@@ -73,11 +66,7 @@ type careSession struct {
 // poll waits until expr is true in the page.
 func (s careSession) poll(what, expr string) {
 	s.t.Helper()
-	if _, err := chromedp.Run(s.ctx, chromedp.Poll[bool](expr,
-		chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(60*time.Second))); err != nil {
-		panel, _ := chromedp.Run(s.ctx, chromedp.Evaluate[string](`document.getElementById('care-panel').innerText`))
-		s.t.Fatalf("%s (%s): %v; the panel reads:\n%s", what, expr, err, panel)
-	}
+	pollPage(s.t, s.ctx, what, expr, "care-panel")
 }
 
 // do runs DOM actions, failing the test on the first error.

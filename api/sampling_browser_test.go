@@ -102,40 +102,23 @@ func TestSamplingBrowserStopDoneUpdatesCoverage(t *testing.T) {
 	roundID := samplerRouteFixture(t, f)
 	srv := startLiveWeb(t, f.pool, web.FS())
 
-	poll := func(ctx context.Context, what, expr string) {
-		t.Helper()
-		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr,
-			chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(60*time.Second))); err != nil {
-			got, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText.slice(0, 2000)`))
-			t.Fatalf("%s (%s): %v\npage text:\n%s", what, expr, err, got)
-		}
-	}
-	eval := func(ctx context.Context, expr string) string {
-		t.Helper()
-		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr))
-		if err != nil {
-			t.Fatalf("%s: %v", expr, err)
-		}
-		return v
-	}
-
 	// The commander's map shows the round, its coverage per grid and the point.
 	cmd := openCommandMap(t, chromium, srv.url, f.tokens["commander"])
 	if _, err := chromedp.Run(cmd, chromedp.Evaluate[bool](`window.gridtrace.sampling.ready`, chromedp.EvalAwaitPromise)); err != nil {
 		t.Fatalf("sampling panel: %v", err)
 	}
-	poll(cmd, "the commander sees the round's coverage", fmt.Sprintf(
-		`window.gridtrace.sampling.round()?.id === %d && window.gridtrace.sampling.cell(7) === '0 / 3' && window.gridtrace.sampling.cell(8) === '0 / 2'`, roundID))
-	poll(cmd, "the commander sees the sampling point with its load",
-		`window.gridtrace.sampling.points() === 1 && Object.values(window.gridtrace.sampling.loads())[0]?.round_id === `+itoa64(roundID))
+	pollPage(t, cmd, "the commander sees the round's coverage", fmt.Sprintf(
+		`window.gridtrace.sampling.round()?.id === %d && window.gridtrace.sampling.cell(7) === '0 / 3' && window.gridtrace.sampling.cell(8) === '0 / 2'`, roundID), "")
+	pollPage(t, cmd, "the commander sees the sampling point with its load",
+		`window.gridtrace.sampling.points() === 1 && Object.values(window.gridtrace.sampling.loads())[0]?.round_id === `+itoa64(roundID), "")
 	// A mark on the page: a reload would take it away.
-	eval(cmd, `window.notReloaded = 'yes'`)
+	evalString(t, cmd, `window.notReloaded = 'yes'`)
 
 	// The sampler lands on their view: the list in order, the next stop highlighted,
 	// a numbered marker per stop, and nothing wider than the phone.
 	smp := openSamplerView(t, chromium, srv.url, f.tokens["sampler"])
-	poll(smp, "the sampler's list", `document.querySelectorAll('#sampler-stops li').length === 2`)
-	order := eval(smp, `[...document.querySelectorAll('#sampler-stops li')].map((li) => li.querySelector('.sampler-seq').textContent + ':' + li.dataset.householdId).join(',')`)
+	pollPage(t, smp, "the sampler's list", `document.querySelectorAll('#sampler-stops li').length === 2`, "")
+	order := evalString(t, smp, `[...document.querySelectorAll('#sampler-stops li')].map((li) => li.querySelector('.sampler-seq').textContent + ':' + li.dataset.householdId).join(',')`)
 	if order != "1:101,2:102" && order != "1:102,2:101" {
 		t.Fatalf("stops in order: %q", order)
 	}
@@ -143,15 +126,15 @@ func TestSamplingBrowserStopDoneUpdatesCoverage(t *testing.T) {
 	other := map[string]string{"101": "102", "102": "101"}[next]
 	grid := map[string]string{"101": "7", "102": "8"}
 	persons := map[string]string{"101": "3", "102": "2"}
-	if got := eval(smp, `String(window.gridtrace.sampler.next())`); got != next {
+	if got := evalString(t, smp, `String(window.gridtrace.sampler.next())`); got != next {
 		t.Fatalf("next stop %s, want %s (seq 1)", got, next)
 	}
-	if got := eval(smp, `[...document.querySelectorAll('#sampler-stops li.next')].map((li) => li.dataset.householdId).join(',')`); got != next {
+	if got := evalString(t, smp, `[...document.querySelectorAll('#sampler-stops li.next')].map((li) => li.dataset.householdId).join(',')`); got != next {
 		t.Fatalf("highlighted stops %q, want %s", got, next)
 	}
-	poll(smp, "a numbered marker per stop, the next one highlighted",
-		`document.querySelectorAll('.sampler-marker').length === 2 && document.querySelector('.sampler-marker.next')?.dataset.householdId === '`+next+`'`)
-	if w := eval(smp, `String(document.documentElement.scrollWidth)`); w != "375" {
+	pollPage(t, smp, "a numbered marker per stop, the next one highlighted",
+		`document.querySelectorAll('.sampler-marker').length === 2 && document.querySelector('.sampler-marker.next')?.dataset.householdId === '`+next+`'`, "")
+	if w := evalString(t, smp, `String(document.documentElement.scrollWidth)`); w != "375" {
 		t.Fatalf("the sampler's page is %s px wide at 375", w)
 	}
 
@@ -159,26 +142,26 @@ func TestSamplingBrowserStopDoneUpdatesCoverage(t *testing.T) {
 	if err := chromedp.Do(smp, chromedp.Click(chromedp.CSS(`#stop-`+next+` button[data-outcome="done"]`))); err != nil {
 		t.Fatalf("tap done: %v", err)
 	}
-	poll(smp, "the sampler's list shows the outcome and moves on",
+	pollPage(t, smp, "the sampler's list shows the outcome and moves on",
 		`document.getElementById('stop-`+next+`').dataset.outcome === 'done' && window.gridtrace.sampler.next() === `+other+
 			` && document.querySelector('#sampler-stops li.next')?.dataset.householdId === '`+other+`'`+
-			` && document.getElementById('sampler-progress').textContent === '1 of 2 visited'`)
+			` && document.getElementById('sampler-progress').textContent === '1 of 2 visited'`, "")
 
 	// The commander's figure for that grid follows, without a reload.
 	start := time.Now()
 	want := persons[next] + " / " + persons[next]
-	poll(cmd, "the commander's coverage follows the stop without reload",
-		`window.gridtrace.sampling.cell(`+grid[next]+`) === '`+want+`'`)
+	pollPage(t, cmd, "the commander's coverage follows the stop without reload",
+		`window.gridtrace.sampling.cell(`+grid[next]+`) === '`+want+`'`, "")
 	t.Logf("grid %s coverage went to %q %v after the tap", grid[next], want, time.Since(start).Round(time.Millisecond))
-	if got := eval(cmd, `String(window.notReloaded)`); got != "yes" {
+	if got := evalString(t, cmd, `String(window.notReloaded)`); got != "yes" {
 		t.Fatal("the command map was reloaded")
 	}
-	if got := eval(cmd, `window.gridtrace.sampling.cell(`+grid[other]+`)`); got != "0 / "+persons[other] {
+	if got := evalString(t, cmd, `window.gridtrace.sampling.cell(`+grid[other]+`)`); got != "0 / "+persons[other] {
 		t.Fatalf("grid %s coverage %q, want it unchanged", grid[other], got)
 	}
-	poll(cmd, "the commander's team list counts the visit",
-		`document.getElementById('sampling-team-list')?.textContent.includes('1 / 2 stops visited')`)
-	total := eval(cmd, `document.getElementById('sampling-total').textContent`)
+	pollPage(t, cmd, "the commander's team list counts the visit",
+		`document.getElementById('sampling-team-list')?.textContent.includes('1 / 2 stops visited')`, "")
+	total := evalString(t, cmd, `document.getElementById('sampling-total').textContent`)
 	if !strings.HasPrefix(total, "Swabbed "+persons[next]+" / 8 expected") {
 		t.Fatalf("total line %q", total)
 	}
@@ -191,7 +174,7 @@ func TestSamplingBrowserStopDoneUpdatesCoverage(t *testing.T) {
 	if err != nil {
 		t.Fatalf("emulate print: %v", err)
 	}
-	printed := eval(smp, `[getComputedStyle(document.getElementById('sampler-map')).display,
+	printed := evalString(t, smp, `[getComputedStyle(document.getElementById('sampler-map')).display,
 		getComputedStyle(document.querySelector('.sampler-actions')).display,
 		getComputedStyle(document.querySelector('.sampler-paper')).display,
 		String(document.querySelectorAll('#sampler-stops li').length)].join(',')`)

@@ -1,12 +1,10 @@
 package api_test
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -29,51 +27,34 @@ func TestSamplingBrowserPlanTeams(t *testing.T) {
 	f.exec(t, `UPDATE users SET disabled = true WHERE name = 's3-off'`)
 	srv := startLiveWeb(t, f.pool, web.FS())
 
-	poll := func(ctx context.Context, what, expr string) {
-		t.Helper()
-		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr,
-			chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(60*time.Second))); err != nil {
-			got, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('sampling-panel').innerText.slice(0, 2000)`))
-			t.Fatalf("%s (%s): %v\npanel text:\n%s", what, expr, err, got)
-		}
-	}
-	eval := func(ctx context.Context, expr string) string {
-		t.Helper()
-		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr))
-		if err != nil {
-			t.Fatalf("%s: %v", expr, err)
-		}
-		return v
-	}
-
 	cmd := openCommandMap(t, chromium, srv.url, f.tokens["commander"])
 	if _, err := chromedp.Run(cmd, chromedp.Evaluate[bool](`window.gridtrace.sampling.ready`, chromedp.EvalAwaitPromise)); err != nil {
 		t.Fatalf("sampling panel: %v", err)
 	}
-	poll(cmd, "the round is shown", fmt.Sprintf(`window.gridtrace.sampling.round()?.id === %d`, roundID))
-	poll(cmd, "the samplers of the jurisdiction, in a select per team",
-		`window.gridtrace.sampling.samplers().join(',') === 's4,sampler' && document.querySelectorAll('#sampling-team-samplers select').length === 2`)
-	options := eval(cmd, `[...document.querySelectorAll('#sampling-team-user-1 option')].map((o) => o.textContent).join(',')`)
+	pollPage(t, cmd, "the round is shown", fmt.Sprintf(`window.gridtrace.sampling.round()?.id === %d`, roundID), "sampling-panel")
+	pollPage(t, cmd, "the samplers of the jurisdiction, in a select per team",
+		`window.gridtrace.sampling.samplers().join(',') === 's4,sampler' && document.querySelectorAll('#sampling-team-samplers select').length === 2`, "sampling-panel")
+	options := evalString(t, cmd, `[...document.querySelectorAll('#sampling-team-user-1 option')].map((o) => o.textContent).join(',')`)
 	if options != "no sampler,s4,sampler" {
 		t.Fatalf("team 1's choices: %q", options)
 	}
 
 	// One team with the fixture's sampler, 25-minute shift, depot between the homes.
-	eval(cmd, `(() => { window.gridtrace.map.jumpTo({center: [121.44, 31.135]}); document.getElementById('sampling-manage').open = true;
+	evalString(t, cmd, `(() => { window.gridtrace.map.jumpTo({center: [121.44, 31.135]}); document.getElementById('sampling-manage').open = true;
 		const n = document.getElementById('sampling-teams-n'); n.value = '1'; n.dispatchEvent(new Event('input'));
 		document.getElementById('sampling-shift').value = '25';
 		const sel = document.getElementById('sampling-team-user-1');
 		sel.value = [...sel.options].find((o) => o.textContent === 'sampler').value; return ''; })()`)
-	if n := eval(cmd, `String(document.querySelectorAll('#sampling-team-samplers select').length)`); n != "1" {
+	if n := evalString(t, cmd, `String(document.querySelectorAll('#sampling-team-samplers select').length)`); n != "1" {
 		t.Fatalf("%s team selects for 1 team", n)
 	}
 	if err := chromedp.Do(cmd, chromedp.Click(chromedp.ID("sampling-plan-go"))); err != nil {
 		t.Fatalf("plan: %v", err)
 	}
-	poll(cmd, "the panel says what is left over and how many teams would do",
-		`document.getElementById('sampling-plan-result').textContent.startsWith('1 households not covered: about 2 teams of 25 minutes needed (1 planned).')`)
-	poll(cmd, "the team list names the sampler and the household left over",
-		`document.getElementById('sampling-team-list')?.textContent.includes('Team 1 (sampler)') && document.getElementById('sampling-unassigned')?.textContent === '1 households on no team\'s route'`)
+	pollPage(t, cmd, "the panel says what is left over and how many teams would do",
+		`document.getElementById('sampling-plan-result').textContent.startsWith('1 households not covered: about 2 teams of 25 minutes needed (1 planned).')`, "sampling-panel")
+	pollPage(t, cmd, "the team list names the sampler and the household left over",
+		`document.getElementById('sampling-team-list')?.textContent.includes('Team 1 (sampler)') && document.getElementById('sampling-unassigned')?.textContent === '1 households on no team\'s route'`, "sampling-panel")
 	var plan struct {
 		Teams []struct {
 			UserID *int64 `json:"user_id"`
@@ -86,16 +67,16 @@ func TestSamplingBrowserPlanTeams(t *testing.T) {
 	}
 
 	// Two teams, as the panel suggested: everyone is on a route.
-	eval(cmd, `(() => { const n = document.getElementById('sampling-teams-n'); n.value = '2'; n.dispatchEvent(new Event('input')); return ''; })()`)
-	if got := eval(cmd, `document.getElementById('sampling-team-user-1').selectedOptions[0].textContent`); got != "sampler" {
+	evalString(t, cmd, `(() => { const n = document.getElementById('sampling-teams-n'); n.value = '2'; n.dispatchEvent(new Event('input')); return ''; })()`)
+	if got := evalString(t, cmd, `document.getElementById('sampling-team-user-1').selectedOptions[0].textContent`); got != "sampler" {
 		t.Fatalf("team 1's sampler after adding a team: %q", got)
 	}
 	if err := chromedp.Do(cmd, chromedp.Click(chromedp.ID("sampling-plan-go"))); err != nil {
 		t.Fatalf("plan: %v", err)
 	}
-	poll(cmd, "two teams cover both households",
-		`document.getElementById('sampling-plan-result').textContent === 'Every door-to-door household is on a route.' && !document.getElementById('sampling-unassigned')`)
-	if text := eval(cmd, `document.getElementById('sampling-team-list').textContent`); !strings.Contains(text, "Team 2 1 / 1") && !strings.Contains(text, "Team 2 0 / 1") {
+	pollPage(t, cmd, "two teams cover both households",
+		`document.getElementById('sampling-plan-result').textContent === 'Every door-to-door household is on a route.' && !document.getElementById('sampling-unassigned')`, "sampling-panel")
+	if text := evalString(t, cmd, `document.getElementById('sampling-team-list').textContent`); !strings.Contains(text, "Team 2 1 / 1") && !strings.Contains(text, "Team 2 0 / 1") {
 		t.Errorf("team list %q: want team 2 with one stop", text)
 	}
 }

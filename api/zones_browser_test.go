@@ -37,13 +37,6 @@ func TestZonesBrowserTwoServers(t *testing.T) {
 		}
 		return v
 	}
-	poll := func(ctx context.Context, what, expr string) {
-		t.Helper()
-		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr,
-			chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(60*time.Second))); err != nil {
-			t.Fatalf("%s (%s): %v", what, expr, err)
-		}
-	}
 	square := func(x0, y0, x1, y1 float64) string {
 		return fmt.Sprintf(`[[[%g,%g],[%g,%g],[%g,%g],[%g,%g],[%g,%g]]]`, x0, y0, x1, y0, x1, y1, x0, y1, x0, y0)
 	}
@@ -56,9 +49,9 @@ func TestZonesBrowserTwoServers(t *testing.T) {
 	}
 	id := int64(body["id"].(float64))
 	zone := fmt.Sprint(id)
-	poll(a, "A shows its zone", `window.gridtrace.zones.version(`+zone+`) === 1 && window.gridtrace.zones.rendered() > 0`)
+	pollPage(t, a, "A shows its zone", `window.gridtrace.zones.version(`+zone+`) === 1 && window.gridtrace.zones.rendered() > 0`, "")
 	start := time.Now()
-	poll(b, "B shows A's zone without reload", `window.gridtrace.zones.ids().includes(`+zone+`) && window.gridtrace.zones.rendered() > 0`)
+	pollPage(t, b, "B shows A's zone without reload", `window.gridtrace.zones.ids().includes(`+zone+`) && window.gridtrace.zones.rendered() > 0`, "")
 	t.Logf("zone %d drawn in A appeared in B after %v", id, time.Since(start).Round(time.Millisecond))
 
 	// The stale edit: A goes 1 → 2, then B edits version 1.
@@ -80,21 +73,21 @@ func TestZonesBrowserTwoServers(t *testing.T) {
 		t.Fatalf("B's shape after the 409: %s (%v), want %s", kept, err, bShape)
 	}
 	t.Logf("stale edit in B: %s", msg)
-	poll(b, "B sees version 2", `window.gridtrace.zones.version(`+zone+`) === 2`)
+	pollPage(t, b, "B sees version 2", `window.gridtrace.zones.version(`+zone+`) === 2`, "")
 
 	// Server B goes away; A edits meanwhile; B comes back on the same address.
 	addr := strings.TrimPrefix(srvB.url, "http://")
 	js(b, `(window.seen = [], addEventListener('gridtrace:change', (e) => window.seen.push(e.detail)), {})`)
 	srvB.stop()
-	poll(b, "B's feed notices", `document.getElementById('live-status').dataset.state === 'reconnecting'`)
+	pollPage(t, b, "B's feed notices", `document.getElementById('live-status').dataset.state === 'reconnecting'`, "")
 	got = js(a, `window.gridtrace.zones.edit(`+zone+`, 2, {type: 'Polygon', coordinates: `+square(121.405, 31.105, 121.44, 31.125)+`}, 'wider still')`)
 	if got["status"] != 200.0 {
 		t.Fatalf("edit in A while B is down: %v", got)
 	}
 	start = time.Now()
 	startLiveOn(t, poolB, web.FS(), live.Config{}, addr)
-	poll(b, "B receives the change made while it was away",
-		`window.seen.some((m) => m.type === 'change' && m.entity === 'zone' && m.entity_id === `+zone+`) && window.gridtrace.zones.version(`+zone+`) === 3`)
+	pollPage(t, b, "B receives the change made while it was away",
+		`window.seen.some((m) => m.type === 'change' && m.entity === 'zone' && m.entity_id === `+zone+`) && window.gridtrace.zones.version(`+zone+`) === 3`, "")
 	t.Logf("B reconnected and caught up %v after its server restarted", time.Since(start).Round(time.Millisecond))
 }
 
