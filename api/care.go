@@ -97,11 +97,8 @@ func (s *Server) handleCarePolicyPut(c echo.Context) error {
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
-	if req.Version == nil {
-		return grid.Errorf(grid.Invalid, "version", "is required: the policy version you edit")
-	}
-	if req.Policy == nil {
-		return grid.Errorf(grid.Invalid, "policy", "is required")
+	if err := requirePolicyEdit(req.Version, req.Policy); err != nil {
+		return err
 	}
 	p, err := s.cfg.Store.UpdateCarePolicy(c.Request().Context(), callerOf(c), *req.Version, *req.Policy)
 	if err != nil {

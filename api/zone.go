@@ -92,6 +92,18 @@ func (s *Server) handleZonePolicyGet(c echo.Context) error {
 	return c.JSON(http.StatusOK, toZonePolicyJSON(p))
 }
 
+// requirePolicyEdit checks a policy PUT body {version, policy}: both are required,
+// the version being the one the editor read (a stale one is the store's 409).
+func requirePolicyEdit[P any](version *int, policy *P) error {
+	if version == nil {
+		return grid.Errorf(grid.Invalid, "version", "is required: the policy version you edit")
+	}
+	if policy == nil {
+		return grid.Errorf(grid.Invalid, "policy", "is required")
+	}
+	return nil
+}
+
 // handleZonePolicyPut: PUT /api/v1/zone-policy {version, policy}, admin only; the
 // whole policy is replaced by a new version (409 naming the current one when
 // version is stale).
@@ -100,11 +112,8 @@ func (s *Server) handleZonePolicyPut(c echo.Context) error {
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
-	if req.Version == nil {
-		return grid.Errorf(grid.Invalid, "version", "is required: the policy version you edit")
-	}
-	if req.Policy == nil {
-		return grid.Errorf(grid.Invalid, "policy", "is required")
+	if err := requirePolicyEdit(req.Version, req.Policy); err != nil {
+		return err
 	}
 	p, err := s.cfg.Store.UpdateZonePolicy(c.Request().Context(), callerOf(c), *req.Version, *req.Policy)
 	if err != nil {
