@@ -154,7 +154,16 @@ SELECT COALESCE(ST_AsMVT(q, 'households', 4096, 'geom'), '') FROM q`
 	// households (tile coordinates, which ST_AsMVT takes as they are). vulnerable
 	// counts households with at least one vulnerable resident, through the partial
 	// index persons_vulnerable_idx. $6 is the cell side in extent units.
-	householdClusterTileSQL = `
+	householdClusterTileSQL = householdPtsSQL + `
+         ST_Point(round(avg(ST_X(g))), round(avg(ST_Y(g)))) AS geom
+  FROM pts WHERE g IS NOT NULL
+  GROUP BY floor(ST_X(g) / $6::float8), floor(ST_Y(g) / $6::float8)
+)
+SELECT COALESCE(ST_AsMVT(q, 'households', 4096, 'geom'), '') FROM q`
+
+	// householdPtsSQL starts both household cluster layers: each visible household's
+	// point in tile units and whether a resident is vulnerable, then the counts of q.
+	householdPtsSQL = `
 WITH pts AS (
   SELECT ST_AsMVTGeom(ST_Transform(h.geom, 3857), ST_TileEnvelope($1, $2, $3), 4096, 0) AS g,
          EXISTS (SELECT 1 FROM persons pe WHERE pe.household_id = h.id AND pe.vulnerability <> '{}') AS vulnerable
@@ -162,12 +171,7 @@ WITH pts AS (
   WHERE h.geom && ST_Transform(ST_TileEnvelope($1, $2, $3), 4326)
     AND ($5::boolean OR h.area_id IN (SELECT id FROM areas WHERE ancestors && $4::bigint[]))
 ), q AS (
-  SELECT count(*)::int AS households, count(*) FILTER (WHERE vulnerable)::int AS vulnerable,
-         ST_Point(round(avg(ST_X(g))), round(avg(ST_Y(g)))) AS geom
-  FROM pts WHERE g IS NOT NULL
-  GROUP BY floor(ST_X(g) / $6::float8), floor(ST_Y(g) / $6::float8)
-)
-SELECT COALESCE(ST_AsMVT(q, 'households', 4096, 'geom'), '') FROM q`
+  SELECT count(*)::int AS households, count(*) FILTER (WHERE vulnerable)::int AS vulnerable,`
 
 	// anonCellsSQL ends the q of the restricted layers below after their counts:
 	// one point at the centre of each cluster cell ($6, in tile units), withheld
@@ -184,15 +188,7 @@ SELECT COALESCE(ST_AsMVT(q, 'households', 4096, 'geom'), '') FROM q`
 	// the mean of its households, which one odd household would pull) and withheld
 	// under $7 households. The cell is never finer than at HouseholdPointZoom's
 	// ($6 grows with zoom), so a deep zoom does not shrink it to one building.
-	householdAnonTileSQL = `
-WITH pts AS (
-  SELECT ST_AsMVTGeom(ST_Transform(h.geom, 3857), ST_TileEnvelope($1, $2, $3), 4096, 0) AS g,
-         EXISTS (SELECT 1 FROM persons pe WHERE pe.household_id = h.id AND pe.vulnerability <> '{}') AS vulnerable
-  FROM households h
-  WHERE h.geom && ST_Transform(ST_TileEnvelope($1, $2, $3), 4326)
-    AND ($5::boolean OR h.area_id IN (SELECT id FROM areas WHERE ancestors && $4::bigint[]))
-), q AS (
-  SELECT count(*)::int AS households, count(*) FILTER (WHERE vulnerable)::int AS vulnerable,` + anonCellsSQL + `
+	householdAnonTileSQL = householdPtsSQL + anonCellsSQL + `
 SELECT COALESCE(ST_AsMVT(q, 'households', 4096, 'geom'), '') FROM q`
 
 	// Restricted roles get cases the same way: counts per cluster cell, no id, no
