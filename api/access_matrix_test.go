@@ -470,15 +470,7 @@ func (f *matrixFixture) call(t *testing.T, method, url, token, body string) (int
 		}
 		req.Header.Set("Content-Type", ct)
 	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	resp, b := sendRequest(t, req, token)
 	if strings.HasPrefix(url, "/api/") && resp.Header.Get("Cache-Control") != "no-store" {
 		t.Errorf("%s %s: Cache-Control %q, want no-store", method, url, resp.Header.Get("Cache-Control"))
 	}

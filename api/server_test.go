@@ -34,6 +34,25 @@ type apiError struct {
 	} `json:"error"`
 }
 
+// sendRequest sends req with token as its bearer (none when "") and reads the whole
+// answer.
+func sendRequest(t *testing.T, req *http.Request, token string) (*http.Response, []byte) {
+	t.Helper()
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: read the answer: %v", req.Method, req.URL, err)
+	}
+	return resp, b
+}
+
 // do sends a request and decodes a JSON answer into out (when not nil).
 func do(t *testing.T, method, url, token, body string, out any) int {
 	t.Helper()
@@ -48,15 +67,7 @@ func do(t *testing.T, method, url, token, body string, out any) int {
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	resp, b := sendRequest(t, req, token)
 	if out != nil && len(b) > 0 {
 		if err := json.Unmarshal(b, out); err != nil {
 			t.Fatalf("%s %s: decode %q: %v", method, url, b, err)

@@ -126,19 +126,7 @@ func getTile(t *testing.T, url, token string) (*http.Response, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, body
+	return sendRequest(t, req, token)
 }
 
 func tilePath(layer string, p orb.Point, z int) string {
