@@ -24,7 +24,7 @@ type client struct {
 	cork *corkConn // under conn: batches the writes of a burst
 	user grid.User
 	// restricted: the user sees nothing personal in clear (grid.Restricted), so gets
-	// coarsened boxes (message.anonBox, anonData).
+	// coarsened boxes (message.anon).
 	restricted bool
 	// session is the grid.SessionKey of the client's login, re-checked by the hub.
 	session string
@@ -74,7 +74,7 @@ func (c *client) wants(m *message) bool {
 	}
 	box := ch.BBox
 	if c.restricted {
-		box = m.anonBox
+		box = m.anon().box
 	}
 	if vp := c.viewport.Load(); vp != nil && box != nil && !intersects(*vp, *box) {
 		return false
@@ -198,7 +198,7 @@ func (c *client) write(m *message) error {
 	c.conn.SetWriteDeadline(time.Now().Add(c.hub.cfg.WriteTimeout))
 	data := m.data
 	if c.restricted && m.change != nil {
-		data = m.anonData
+		data = m.anon().data
 	}
 	return c.conn.WriteMessage(websocket.TextMessage, data)
 }

@@ -387,11 +387,16 @@ type message struct {
 	id     int64
 	change *grid.Change
 	data   []byte
-	// anonBox and anonData are the box and the wire form for restricted clients:
-	// the box coarsened by LocationPrivacy (the same as change.BBox and data when
-	// the change has none).
-	anonBox  *orb.Bound
-	anonData []byte
+	// anon is the box and wire form for restricted clients, made on first use (most
+	// changes reach no viewer): the box coarsened by LocationPrivacy, the same as
+	// change.BBox and data when the change has none.
+	anon func() anonForm
+}
+
+// anonForm is a change as restricted clients get it.
+type anonForm struct {
+	box  *orb.Bound
+	data []byte
 }
 
 // changeJSON is the wire form of a change.
@@ -424,7 +429,7 @@ func (h *Hub) changeMessage(c *grid.Change) (*message, error) {
 		if m.data, err = json.Marshal(j); err != nil {
 			return nil, err
 		}
-		m.anonData = m.data
+		m.anon = func() anonForm { return anonForm{data: m.data} }
 		return m, nil
 	}
 	j.BBox = boxJSON(*c.BBox)
@@ -435,14 +440,20 @@ func (h *Hub) changeMessage(c *grid.Change) (*message, error) {
 	if h.cfg.Privacy != nil {
 		priv = h.cfg.Privacy()
 	}
-	coarse, err := priv.CoarseBound(*c.BBox)
-	if err != nil {
-		return nil, err
-	}
-	m.anonBox, j.BBox = &coarse, boxJSON(coarse)
-	if m.anonData, err = json.Marshal(j); err != nil {
-		return nil, err
-	}
+	m.anon = sync.OnceValue(func() anonForm {
+		coarse, err := priv.CoarseBound(*c.BBox)
+		if err != nil {
+			// No box at all rather than the exact one: the client hears of the
+			// change wherever it looks, and learns nothing of where it was.
+			h.cfg.Log.Error("live: coarsen a change's box", "id", c.ID, "err", err)
+			j.BBox = nil
+			data, _ := json.Marshal(j)
+			return anonForm{data: data}
+		}
+		j.BBox = boxJSON(coarse)
+		data, _ := json.Marshal(j) // it marshalled above with a box of the same shape
+		return anonForm{box: &coarse, data: data}
+	})
 	return m, nil
 }
 
